@@ -1,0 +1,5 @@
+import sys
+
+from geodistill.cli import main
+
+sys.exit(main())

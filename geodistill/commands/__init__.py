@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m geodistill``; see :mod:`geodistill.cli`."""

@@ -1,0 +1,309 @@
+"""Typed experiment configuration: dataclass defaults, YAML recipes and ``key=value`` overrides.
+
+Layering is *defaults <- YAML file(s) <- command-line overrides*. A YAML recipe holds only the keys it
+changes and may name another recipe to start from with ``base: other.yaml`` (relative to its own
+folder). Overrides use dotted keys (``optim.lr=3e-4``, ``data.area=same``); every value is checked
+against the field's type, booleans are parsed explicitly (``true/false/yes/no/1/0``) and unknown
+keys are errors that list the valid ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe or override that does not fit the configuration schema."""
+
+
+@dataclass
+class SynthConfig:
+    """How to generate a synthetic VIGOR-layout set when ``data.root`` does not exist yet."""
+
+    generate: bool = False          # generate the set at data.root if it is missing
+    panos_per_city: int = 16        # panoramas per city
+    seed: int = 0                   # dataset seed
+    pano_width: int = 512           # rendered panorama width in pixels (height = width / 2)
+    tier: str = "hard"              # difficulty tier: easy | medium | hard
+    workers: int = 1                # rendering processes
+
+
+@dataclass
+class DataConfig:
+    """Which dataset to read and how to size its images."""
+
+    root: str = "synthetic/default"  # VIGOR-layout root; relative paths resolve under GEODISTILL_DATA
+    area: Literal["same", "cross"] = "cross"  # VIGOR setting: same-area or cross-area
+    pano_height: int = 320          # panorama height fed to the model, pixels (width = 2 x height)
+    sat_size: int = 512             # satellite side fed to the model, pixels
+    include_semi_positives: bool = False  # also train on the three semi-positive tiles
+    val_fraction: float = 0.2       # share of the training list held out for validation
+    split_seed: int = 2023          # seed of the train/validation permutation
+    num_workers: int = 0            # DataLoader worker processes
+    skip_bad_images: bool = False   # skip unreadable images with a warning instead of failing
+    heading_noise_deg: float = 0.0  # training-time heading perturbation, uniform in +-this (0 = north-aligned)
+    synthetic: SynthConfig = field(default_factory=SynthConfig)
+
+
+@dataclass
+class FovConfig:
+    """The limited field of view the student sees (and limited-FoV evaluation)."""
+
+    min_deg: float = 180.0          # smallest visible FoV, degrees
+    max_deg: float = 240.0          # largest visible FoV, degrees (inclusive)
+    sampler: Literal["uniform", "faithful"] = "uniform"  # window centre: uniform on the circle | reference's non-wrapping draw
+    mask_bev: bool = True           # also mask the projected BEV features and correlation weights
+
+
+@dataclass
+class ModelConfig:
+    """The localizer: backbone, decoder, BEV projection and correlation."""
+
+    backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | vgg16 | dinov2_vits14 | dinov2_vitb14 | tiny_cnn | tiny_vit
+    pretrained: bool = True         # load pretrained weights (packaged, local file, or download when online)
+    weights_path: str = ""          # local backbone weight file (takes precedence over download)
+    allow_random_init: bool = False  # permit random backbone weights when no pretrained weights can be had
+    freeze_backbone: bool = True    # train only the decoders
+    decoder: Literal["auto", "unet", "dpt"] = "auto"  # auto: U-Net for CNNs, DPT for ViTs
+    decoder_width: int = 128        # internal decoder width (channels)
+    level_channels: list[int] = field(default_factory=lambda: [64, 32, 16])  # output channels per level, coarse to fine
+    levels: list[int] = field(default_factory=lambda: [0, 2])  # levels used by the losses (0 = coarsest)
+    normalization: Literal["imagenet", "symmetric"] = "imagenet"  # input normalisation: ImageNet stats | 2x-1
+    bev_grid: Literal["matched", "faithful"] = "matched"  # BEV cell = satellite feature cell | reference 2^(3-l) px cells
+    pixel_convention: Literal["center", "index"] = "center"  # continuous pixel centres | reference index convention
+    wrap_seam: bool = True          # wrap BEV sampling across the panorama seam
+    template_crop: float = 0.4      # template side as a fraction of the satellite feature side
+    camera_height_m: float = 2.0    # camera height when a sample does not give one
+    correlation: Literal["fft", "direct"] = "fft"  # masked NCC implementation
+    subcell_refine: bool = False    # refine the argmax with a quadratic fit
+
+
+@dataclass
+class DistillConfig:
+    """GeoDistill teacher-student self-distillation."""
+
+    init_checkpoint: str = ""       # weak-baseline checkpoint to start teacher and student from
+    tau_teacher: float = 0.06       # teacher softmax temperature
+    tau_student: float = 0.06       # student softmax temperature
+    ema_momentum: float = 0.9       # teacher <- m * teacher + (1 - m) * student
+    ema_mode: Literal["per_epoch", "per_step"] = "per_epoch"  # when the teacher follows the student
+    ema_momentum_final: float = 0.999  # per_step: momentum at the end of training (cosine from ema_momentum)
+    masking: Literal["fov", "random_patches", "max_activation"] = "fov"  # what the student does not see
+    mask_ratio: float = 0.4         # random_patches / max_activation: share of template cells hidden
+    deploy: Literal["student", "teacher"] = "student"  # which network the release exports as the model
+    fov: FovConfig = field(default_factory=FovConfig)
+
+
+@dataclass
+class OrientationConfig:
+    """The orientation estimator (satellite + top-down view -> heading classes)."""
+
+    backbone: str = "efficientnet_lite0"  # backbone of both encoders
+    range_deg: float = 45.0         # half range of headings: 45 -> [-45, 45); 180 -> full circle
+    bin_deg: float = 1.0            # class width, degrees
+    sigma_bins: float = 1.0         # Gaussian soft-label width, classes
+    input_size: int = 256           # side of the satellite and top-down inputs, pixels
+    topdown_fov_deg: float = 170.0  # field of view of the virtual downward camera
+    hidden: list[int] = field(default_factory=lambda: [1024, 512])  # MLP widths
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and schedule."""
+
+    lr: float = 1e-4                # peak learning rate
+    weight_decay: float = 1e-5      # AdamW weight decay
+    clip_grad_norm: float = 1.0     # global gradient-norm clip (0 = off)
+    schedule: Literal["cosine", "constant"] = "cosine"  # learning-rate schedule over the run
+    min_lr: float = 1e-5            # cosine floor
+    warmup_steps: int = 0           # linear warm-up steps
+
+
+@dataclass
+class TrainConfig:
+    """The training loop."""
+
+    task: Literal["weak", "distill", "orientation"] = "weak"  # what to train
+    epochs: int = 10                # passes over the training split
+    batch_size: int = 8             # panoramas per batch, per process (rank)
+    max_steps_per_epoch: int = 0    # cap on steps per epoch (0 = whole split)
+    val_limit: int = 0              # validate on at most this many samples (0 = all)
+    seed: int = 2023                # seed of everything random in the run
+    device: str = "auto"            # auto | cpu | cuda | cuda:N
+    select_by: Literal["val_mean", "last"] = "val_mean"  # which epoch becomes best/
+    log_every: int = 10             # steps between step events
+    tensorboard: bool = False       # also write TensorBoard logs (needs the tensorboard package)
+    gather_negatives: bool = False  # DDP: gather all ranks' samples as in-batch negatives
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything a run needs; saved into the run folder and embedded in every checkpoint."""
+
+    name: str = ""                  # run name (default: recipe name)
+    preset: Literal["clean", "faithful"] = "clean"  # clean behaviour, or the reference's (method.md)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    orientation: OrientationConfig = field(default_factory=OrientationConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    origin = get_origin(annotation)
+    if origin is Literal:
+        choices = get_args(annotation)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in get_args(annotation):
+            if option is type(None) and value is None:
+                return None
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as error:
+                errors.append(str(error))
+        raise ConfigError("; ".join(errors))
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise ConfigError(f"{key}: {value!r} is not a boolean (use true or false)")
+    if annotation is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ConfigError(f"{key}: {value!r} is not an integer")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: {value!r} is not a number")
+        return float(value)
+    if annotation is str:
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return "" if value is None else str(value)
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item_type,) = get_args(annotation)
+        return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
+    raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def _merge(target: Any, updates: dict, prefix: str = "") -> None:
+    if not isinstance(updates, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {updates!r}")
+    hints = get_type_hints(type(target))
+    names = {f.name for f in dataclasses.fields(target)}
+    for name, value in updates.items():
+        key = f"{prefix}{name}"
+        if name not in names:
+            raise ConfigError(f"unknown key {key!r}; valid keys here: {', '.join(sorted(names))}")
+        current = getattr(target, name)
+        if dataclasses.is_dataclass(current):
+            _merge(current, value, prefix=f"{key}.")
+        else:
+            setattr(target, name, _coerce(value, hints[name], key))
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> list[dict]:
+    path = path.resolve()
+    if path in seen:
+        raise ConfigError(f"{path}: 'base' recipes form a cycle")
+    if not path.is_file():
+        raise ConfigError(f"recipe not found: {path}")
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from error
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of keys to values")
+    base = content.pop("base", None)
+    layers = _read_yaml(path.parent / base, seen + (path,)) if base else []
+    return layers + [content]
+
+
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict:
+    """Turn ``["optim.lr=3e-4", "data.area=same"]`` into a nested dict (values parsed as YAML scalars)."""
+    nested: dict = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (for example optim.lr=3e-4)")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"override {item!r}: empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def config_from_dict(data: dict) -> ExperimentConfig:
+    """Build a config from defaults plus a (possibly partial) nested dict."""
+    config = ExperimentConfig()
+    _merge(config, data)
+    return config
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Defaults, then the YAML recipe at ``path`` (and its ``base`` chain), then ``key=value`` overrides."""
+    config = ExperimentConfig()
+    if path is not None:
+        for layer in _read_yaml(Path(path)):
+            _merge(config, layer)
+        if not config.name:
+            config.name = Path(path).stem
+    _merge(config, parse_overrides(list(overrides)))
+    return config
+
+
+def config_to_dict(config: ExperimentConfig) -> dict:
+    """A plain nested dict (JSON/YAML serialisable)."""
+    return dataclasses.asdict(config)
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (``.yaml``/``.yml``) or JSON, atomically."""
+    path = Path(path)
+    data = config_to_dict(config)
+    text = yaml.safe_dump(data, sort_keys=False) if path.suffix in (".yaml", ".yml") else json.dumps(data, indent=2)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two config dicts (for refusing a changed resume)."""
+    keys = sorted(set(old) | set(new))
+    changed = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            changed.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return changed

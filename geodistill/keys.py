@@ -1,0 +1,71 @@
+"""The data contract: canonical key names of samples, batches and predictions.
+
+A *sample* is what a dataset's ``__getitem__`` returns (no batch axis); a *batch* is the same keys
+stacked by :func:`geodistill.data.collate.collate_samples` (tensors gain a leading ``B`` axis, strings
+and numbers become lists). Renaming a key is a breaking change.
+
+Sample keys (shapes without the batch axis):
+
+| key                | shape      | dtype   | meaning |
+|--------------------|------------|---------|---------|
+| ``pano``           | (3,Hp,Wp)  | float32 | equirectangular panorama in [0, 1], Wp = 2·Hp, centre line u = Wp/2 faces ``heading_gt`` |
+| ``sat``            | (3,S,S)    | float32 | north-up satellite tile in [0, 1] |
+| ``meters_per_pixel`` | ()       | float32 | metres per pixel of ``sat`` as fed (after resizing) |
+| ``uv_gt``          | (2,)       | float32 | camera pixel (u, v) on ``sat``, continuous (pixel i covers [i, i+1)) |
+| ``xy_gt``          | (2,)       | float32 | camera metres east/north of the tile centre |
+| ``heading_gt``     | ()         | float32 | heading of the panorama centre line, degrees clockwise from north |
+| ``latlon_sat``     | (2,)       | float64 | tile-centre latitude/longitude (NaN when not georeferenced) |
+| ``latlon_gt``      | (2,)       | float64 | camera latitude/longitude (NaN when unknown) |
+| ``fov_mask``       | (Wp,)      | bool    | visible panorama columns (all True for a full panorama) |
+| ``camera_height_m``| ()         | float32 | camera height above the ground |
+| ``has_gt``         | ()         | bool    | whether ``uv_gt``/``xy_gt`` hold a real label |
+| ``city``           | str        |         | city (VIGOR) or "custom" |
+| ``pano_name``      | str        |         | panorama file name |
+| ``sat_name``       | str        |         | satellite file name |
+| ``index``          | int        |         | index in the dataset |
+"""
+
+from __future__ import annotations
+
+PANO = "pano"
+SAT = "sat"
+METERS_PER_PIXEL = "meters_per_pixel"
+UV_GT = "uv_gt"
+XY_GT = "xy_gt"
+HEADING_GT = "heading_gt"
+LATLON_SAT = "latlon_sat"
+LATLON_GT = "latlon_gt"
+FOV_MASK = "fov_mask"
+CAMERA_HEIGHT_M = "camera_height_m"
+HAS_GT = "has_gt"
+CITY = "city"
+PANO_NAME = "pano_name"
+SAT_NAME = "sat_name"
+INDEX = "index"
+
+SAMPLE_KEYS = (
+    PANO, SAT, METERS_PER_PIXEL, UV_GT, XY_GT, HEADING_GT, LATLON_SAT, LATLON_GT, FOV_MASK,
+    CAMERA_HEIGHT_M, HAS_GT, CITY, PANO_NAME, SAT_NAME, INDEX,
+)
+
+# Prediction keys (batched). Per-level score maps are stored under "scores/<level>".
+SCORES = "scores"              # (B,H',W') cosine similarity of the finest used level, in [-1, 1]
+LOG_PROBS = "log_probs"        # (B,H',W') log-softmax over space of SCORES / temperature
+PROB = "prob"                  # (B,H',W') probabilities
+UV_MAX = "uv_max"              # (B,2) argmax location on ``sat``, pixels
+XY_MAX = "xy_max"              # (B,2) argmax location, metres east/north of the tile centre
+UV_EXPECTATION = "uv_expectation"  # (B,2) soft-argmax location, pixels
+XY_EXPECTATION = "xy_expectation"  # (B,2) soft-argmax location, metres
+CONFIDENCE = "confidence"      # (B,) peak probability of PROB
+HEADING = "heading"            # (B,) predicted heading, degrees clockwise from north
+F_BEV = "f_bev"
+F_SAT = "f_sat"
+VALID_BEV = "valid_bev"
+
+TEACHER_PREFIX = "teacher/"
+STUDENT_PREFIX = "student/"
+
+
+def level_key(name: str, level: int) -> str:
+    """Key of a per-level entry, e.g. ``level_key("scores", 2) == "scores/2"``."""
+    return f"{name}/{level}"
