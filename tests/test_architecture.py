@@ -1,0 +1,183 @@
+"""The import direction of docs/architecture.md, enforced by parsing every module with ``ast``.
+
+Layers: L0 settings, keys, config, errors, geometry; L1 data, models, losses, metrics, viz; L2 distill;
+L3 checkpoint; L4 inference, evaluation, engine; L5 cli, commands. A layer imports lower layers only,
+with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may import
+each other except models -> data and viz -> models; in L4, evaluation may use inference and engine
+may use both; nothing in the package imports ``app`` or ``training``; Gradio, folium and matplotlib
+are imported only by ``viz``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = "geodistill"
+
+LAYERS: dict[str, int] = {
+    "settings": 0, "keys": 0, "config": 0, "errors": 0, "geometry": 0,
+    "data": 1, "models": 1, "losses": 1, "metrics": 1, "viz": 1,
+    "distill": 2,
+    "checkpoint": 3,
+    "inference": 4, "evaluation": 4, "engine": 4,
+    "cli": 5, "commands": 5, "__main__": 5, "__init__": 5,
+}
+L4_PEERS_ALLOWED = {"evaluation": {"inference"}, "engine": {"inference", "evaluation"}}
+FORBIDDEN_L1_PAIRS = {("models", "data"), ("viz", "models")}
+UI_LIBRARIES = {"gradio", "folium", "matplotlib"}
+OUTSIDE_PACKAGES = {"app", "training"}
+ROOT = "__init__"  # the package itself (``import geodistill``, ``from geodistill import __version__``)
+
+
+def module_name_of(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imported_modules(module_name: str, source: str, is_package: bool = False) -> list[tuple[str, int]]:
+    """Absolute names of everything a module imports (anywhere in its body), with line numbers.
+
+    ``from a import b`` yields ``a.b`` (b may be a submodule or an attribute; both resolve to the
+    same component). Relative imports are resolved against ``module_name``.
+    """
+    found: list[tuple[str, int]] = []
+    package_parts = module_name.split(".") if is_package else module_name.split(".")[:-1]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found.extend((alias.name, node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base_parts = package_parts[: len(package_parts) - (node.level - 1)]
+                base = ".".join(base_parts + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            found.extend((f"{base}.{alias.name}" if base else alias.name, node.lineno) for alias in node.names)
+    return found
+
+
+def component_of(module_name: str) -> str:
+    """``geodistill.models.localizer`` -> ``models``; ``geodistill`` and its attributes -> ``__init__``."""
+    parts = module_name.split(".")
+    if len(parts) == 1 or parts[1] not in LAYERS:
+        return ROOT
+    return parts[1]
+
+
+def rule_violation(importer: str, imported: str) -> str | None:
+    """Why ``importer`` (a component) may not import ``imported`` (a component), or None."""
+    if importer == imported:
+        return None
+    if importer == "geometry":
+        return "geometry imports nothing of ours but itself"
+    if LAYERS[importer] == 0:
+        return f"{importer} is L0 and imports nothing of ours"
+    if imported == ROOT:
+        return None  # the lightweight package root (version, logger) is available to every layer above L0
+    if (importer, imported) in FORBIDDEN_L1_PAIRS:
+        return f"{importer} never imports {imported}"
+    importer_layer, imported_layer = LAYERS[importer], LAYERS[imported]
+    if importer_layer == 5 or imported_layer < importer_layer:
+        return None
+    if importer_layer == 1 and imported_layer == 1:
+        return None
+    if importer_layer == 4 and imported in L4_PEERS_ALLOWED.get(importer, set()):
+        return None
+    return f"{importer} (L{importer_layer}) may not import {imported} (L{imported_layer})"
+
+
+def import_violations(module_name: str, source: str, is_package: bool = False) -> list[str]:
+    """Every import of ``module_name`` that breaks the layer table, as readable messages."""
+    problems = []
+    importer = component_of(module_name)
+    for imported_name, line in imported_modules(module_name, source, is_package):
+        top = imported_name.split(".")[0]
+        where = f"{module_name}:{line} imports {imported_name}"
+        if top in OUTSIDE_PACKAGES:
+            problems.append(f"{where}: nothing in {PACKAGE} imports app.py or training/")
+        elif top in UI_LIBRARIES and importer != "viz":
+            problems.append(f"{where}: {top} is imported only in {PACKAGE}.viz")
+        elif top == PACKAGE:
+            reason = rule_violation(importer, component_of(imported_name))
+            if reason:
+                problems.append(f"{where}: {reason}")
+    return problems
+
+
+def package_modules() -> list[Path]:
+    return sorted((REPO / PACKAGE).rglob("*.py"))
+
+
+def test_every_package_module_is_known_to_the_layer_table():
+    top_level = {p.relative_to(REPO / PACKAGE).parts[0].removesuffix(".py") for p in package_modules()}
+    unknown = sorted(top_level - set(LAYERS))
+    assert not unknown, f"add these modules to the layer table of docs/architecture.md and this test: {unknown}"
+
+
+def test_package_respects_the_layer_table():
+    problems = []
+    for path in package_modules():
+        problems += import_violations(module_name_of(path), path.read_text(encoding="utf-8"),
+                                      is_package=path.name == "__init__.py")
+    assert not problems, "import-layer violations:\n" + "\n".join(problems)
+
+
+def test_app_parses_and_is_imported_by_nobody():
+    app = REPO / "app.py"
+    if app.exists():
+        ast.parse(app.read_text(encoding="utf-8"))  # a syntax error fails here, with its line
+    for path in package_modules():
+        imports = imported_modules(module_name_of(path), path.read_text(encoding="utf-8"))
+        names = {name.split(".")[0] for name, _ in imports}
+        assert not names & OUTSIDE_PACKAGES, f"{path.relative_to(REPO)} imports {names & OUTSIDE_PACKAGES}"
+
+
+@pytest.mark.parametrize(("module_name", "source", "expected"), [
+    ("geodistill.geometry.bev", "from geodistill.keys import PANO", "geometry imports nothing"),
+    ("geodistill.geometry.bev", "from .. import config", "geometry imports nothing"),
+    ("geodistill.geometry.bev", "import geodistill", "geometry imports nothing"),
+    ("geodistill.config", "from geodistill.errors import DataError", "L0"),
+    ("geodistill.models.localizer", "def f():\n    from geodistill.data import vigor", "never imports data"),
+    ("geodistill.viz.bev", "import geodistill.models.localizer", "never imports models"),
+    ("geodistill.data.vigor", "from geodistill.distill import ema", "may not import distill"),
+    ("geodistill.distill.ema", "from ..checkpoint import save_checkpoint", "may not import checkpoint"),
+    ("geodistill.checkpoint", "from geodistill.inference import Localizer", "may not import inference"),
+    ("geodistill.inference", "from geodistill.engine.loop import train", "may not import engine"),
+    ("geodistill.inference", "from geodistill.evaluation import evaluate", "may not import evaluation"),
+    ("geodistill.engine.loop", "from geodistill.cli import main", "may not import cli"),
+    ("geodistill.commands.train", "import training.scripts", "app.py or training"),
+    ("geodistill.engine.jobs", "from app import build_demo", "app.py or training"),
+    ("geodistill.metrics", "import matplotlib.pyplot as plt", "only in geodistill.viz"),
+    ("geodistill.commands.predict", "import gradio", "only in geodistill.viz"),
+    ("geodistill.inference", "from folium import Map", "only in geodistill.viz"),
+])
+def test_checker_catches_violations(module_name, source, expected):
+    problems = import_violations(module_name, source)
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+@pytest.mark.parametrize(("module_name", "source"), [
+    ("geodistill.geometry.bev", "from geodistill.geometry.grid import sample_panorama\nfrom . import fov"),
+    ("geodistill.models.localizer", "from geodistill.geometry import bev\nfrom geodistill import keys, metrics"),
+    ("geodistill.viz.bev", "import matplotlib\nfrom geodistill.data import samples\nimport gradio"),
+    ("geodistill.distill.ema", "from geodistill.models.localizer import LocalizerNet\nimport torch"),
+    ("geodistill.checkpoint", "from geodistill import __version__\nfrom geodistill.distill import ema"),
+    ("geodistill.engine.loop", "from geodistill.evaluation import evaluate\nfrom geodistill import inference"),
+    ("geodistill.evaluation", "from geodistill.inference import Localizer"),
+    ("geodistill.cli", "from geodistill.commands import train\nfrom geodistill.engine import loop"),
+])
+def test_checker_allows_the_permitted_imports(module_name, source):
+    assert import_violations(module_name, source) == []
+
+
+def test_relative_imports_resolve_from_packages_and_modules():
+    assert imported_modules("geodistill.models", "from .localizer import X", is_package=True) == [
+        ("geodistill.models.localizer.X", 1)]
+    assert imported_modules("geodistill.models.localizer", "from ..data import vigor") == [
+        ("geodistill.data.vigor", 1)]
+    assert import_violations("geodistill.models", "from ..data import vigor", is_package=True)
