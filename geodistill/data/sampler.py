@@ -1,0 +1,125 @@
+"""A batch sampler that never puts two panoramas sharing a satellite tile into one batch.
+
+The weak matching loss treats the other items of a batch as negatives, so a tile shared by two panoramas would
+turn a true match into a negative (``method.md`` §2.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import torch
+
+
+def _build_batches(order: list[int], tile_sets: Sequence[frozenset], batch_size: int) -> list[list[int]]:
+    """Greedy batching of ``order``: a clashing index goes to a retry list, tried first when a new batch starts."""
+    batches: list[list[int]] = []
+    retry: list[int] = []
+    batch: list[int] = []
+    used: set = set()
+
+    def offer(index: int) -> bool:
+        if tile_sets[index] & used:
+            return False
+        batch.append(index)
+        used.update(tile_sets[index])
+        return True
+
+    def close_if_full() -> None:
+        nonlocal batch, retry
+        while len(batch) >= batch_size:
+            batches.append(batch)
+            batch = []
+            used.clear()
+            waiting, retry = retry, []
+            for index in waiting:
+                if len(batch) >= batch_size or not offer(index):
+                    retry.append(index)
+
+    for index in order:
+        if not offer(index):
+            retry.append(index)
+        close_if_full()
+    while retry:
+        waiting, retry = retry, []
+        for index in waiting:
+            if len(batch) >= batch_size or not offer(index):
+                retry.append(index)
+        if len(batch) < batch_size:
+            break
+        close_if_full()
+    return batches
+
+
+class NoSharedTileBatchSampler(torch.utils.data.Sampler):
+    """Yields lists of dataset indices, per rank, with no tile name shared inside a batch.
+
+    Every rank builds the same global list of batches from ``seed`` and the epoch, then takes every
+    ``world_size``-th batch, trimmed so all ranks get the same count. The last partial batch is dropped.
+
+    Args:
+        tile_sets: for each dataset index, the names of its tiles (four for VIGOR).
+        batch_size: panoramas per batch.
+        seed: base seed; the epoch's order is drawn from ``seed + epoch``.
+        rank: this process's rank.
+        world_size: number of processes.
+    """
+
+    def __init__(self, tile_sets: Sequence[Iterable[str]], batch_size: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank}, world_size {world_size}")
+        self.tile_sets = [frozenset(names) for names in tile_sets]
+        self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
+        self.epoch = 0
+        self.position = 0
+        self._cache: tuple[int, list[list[int]]] | None = None
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch's order; a resumed position is kept when the epoch is the one restored."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.position = 0
+
+    def _rank_batches(self) -> list[list[int]]:
+        if self._cache is None or self._cache[0] != self.epoch:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(len(self.tile_sets), generator=generator).tolist()
+            batches = _build_batches(order, self.tile_sets, self.batch_size)
+            per_rank = len(batches) // self.world_size
+            self._cache = (self.epoch, batches[self.rank::self.world_size][:per_rank])
+        return self._cache[1]
+
+    def __len__(self) -> int:
+        return len(self._rank_batches())
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = self._rank_batches()
+        while self.position < len(batches):
+            batch = batches[self.position]
+            self.position += 1
+            yield list(batch)
+        self.position = 0
+
+    def state_dict(self, consumed_batches: int | None = None) -> dict:
+        """Epoch and position for an exact resume.
+
+        Args:
+            consumed_batches: batches of this epoch the caller has actually used; give it when a DataLoader
+                prefetches ahead of the training loop (the sampler's own count then runs ahead).
+        """
+        position = self.position if consumed_batches is None else int(consumed_batches)
+        return {"epoch": self.epoch, "position": position, "seed": self.seed, "batch_size": self.batch_size,
+                "world_size": self.world_size, "num_indices": len(self.tile_sets)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume at ``state``'s epoch and position; refuses a state from another dataset size or batching."""
+        expected = {"seed": self.seed, "batch_size": self.batch_size, "world_size": self.world_size,
+                    "num_indices": len(self.tile_sets)}
+        changed = {k: (state.get(k), v) for k, v in expected.items() if state.get(k) != v}
+        if changed:
+            raise ValueError(f"sampler state does not match this sampler (saved, current): {changed}")
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
