@@ -84,6 +84,9 @@ class ModelConfig:
     camera_height_m: float = 2.0    # camera height when a sample does not give one
     correlation: Literal["fft", "direct"] = "fft"  # masked NCC implementation
     subcell_refine: bool = False    # refine the argmax with a quadratic fit
+    metric_conversion: Literal["exact", "faithful"] = "exact"  # score cell -> metres: P/A px and p0=(A-c)/2 | reference's S/A px and (A-c+1)/2
+    fov_template: Literal["zero", "multiply"] = "zero"  # FoV cone on the template: zero outside (kernel G*m^2) | reference's multiply (G*m^3)
+    score_temperature: float = 0.06  # softmax temperature of the score map (probabilities, confidence, soft-argmax)
 
 
 @dataclass
@@ -98,6 +101,7 @@ class DistillConfig:
     ema_momentum_final: float = 0.999  # per_step: momentum at the end of training (cosine from ema_momentum)
     masking: Literal["fov", "random_patches", "max_activation"] = "fov"  # what the student does not see
     mask_ratio: float = 0.4         # random_patches / max_activation: share of template cells hidden
+    patch_grid: int = 8             # random_patches: the template is split into patch_grid x patch_grid patches
     deploy: Literal["student", "teacher"] = "student"  # which network the release exports as the model
     fov: FovConfig = field(default_factory=FovConfig)
 
@@ -107,6 +111,9 @@ class OrientationConfig:
     """The orientation estimator (satellite + top-down view -> heading classes)."""
 
     backbone: str = "efficientnet_lite0"  # backbone of both encoders
+    pretrained: bool = True         # load pretrained encoder weights (packaged, local file, or download when online)
+    weights_path: str = ""          # local encoder weight file (takes precedence over download)
+    allow_random_init: bool = False  # permit random encoder weights when no pretrained weights can be had
     range_deg: float = 45.0         # half range of headings: 45 -> [-45, 45); 180 -> full circle
     bin_deg: float = 1.0            # class width, degrees
     sigma_bins: float = 1.0         # Gaussian soft-label width, classes
@@ -193,6 +200,12 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
             raise ConfigError(f"{key}: {value!r} is not an integer")
         return int(value)
     if annotation is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads exponents without a dot ("3e-4") as strings
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: {value!r} is not a number") from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: {value!r} is not a number")
         return float(value)

@@ -1,0 +1,283 @@
+"""The weakly supervised localizer (method.md §4): backbone, two decoders, BEV template, masked NCC."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from geodistill import keys
+from geodistill.config import ModelConfig
+from geodistill.models.backbones import build_backbone
+from geodistill.models.bev_projection import bev_cell_m, project_fov_cone, project_template, template_cells
+from geodistill.models.correlation import best_placement_distance, masked_ncc
+from geodistill.models.decoders import build_decoder
+from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, predict_from_scores
+
+logger = logging.getLogger("geodistill.models.localizer")
+
+CELL_M = "cell_m"  # (B,) metres per score-map cell used for the position outputs
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return int(math.ceil(value / multiple) * multiple)
+
+
+class LocalizerNet(nn.Module):
+    """G2SWeakly-style localizer: ground features projected to a BEV template, correlated with satellite features.
+
+    One backbone (frozen by default) feeds two decoders with separate weights, one for the satellite tile and
+    one for the panorama. Inputs are [0, 1] images; normalisation follows ``config.normalization``.
+
+    Input sizes: the satellite tile (square, S px) is padded symmetrically to P, the next multiple of the
+    backbone's ``input_multiple`` (or resized to P when the padding would be odd, so that the feature map stays
+    centred on the tile); the panorama is resized to multiples of it (this keeps the full 360° on its width).
+    """
+
+    required_data_keys = (keys.SAT, keys.PANO, keys.METERS_PER_PIXEL)
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.levels = sorted(set(config.levels))
+        self.backbone = build_backbone(config.backbone, config.pretrained, config.weights_path,
+                                       config.allow_random_init)
+        self.freeze_backbone = config.freeze_backbone
+        if self.freeze_backbone:
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
+
+        def decoder() -> nn.Module:
+            return build_decoder(config.decoder, self.backbone.channels, self.backbone.strides, self.backbone.is_vit,
+                                 config.decoder_width, list(config.level_channels), self.levels)
+
+        self.sat_decoder = decoder()
+        self.pano_decoder = decoder()
+        if config.normalization == "imagenet":
+            mean, std = IMAGENET_MEAN, IMAGENET_STD
+        elif config.normalization == "symmetric":
+            mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # 2x - 1
+        else:
+            raise ValueError(f"normalization must be 'imagenet' or 'symmetric', got {config.normalization!r}")
+        self.register_buffer("input_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("input_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+
+    def train(self, mode: bool = True) -> "LocalizerNet":
+        super().train(mode)
+        if self.freeze_backbone:
+            self.backbone.eval()  # frozen BatchNorm statistics stay as loaded
+        return self
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """The decoders' parameters, plus the backbone's when it is not frozen."""
+        modules = [self.sat_decoder, self.pano_decoder] + ([] if self.freeze_backbone else [self.backbone])
+        return [p for module in modules for p in module.parameters() if p.requires_grad]
+
+    # ------------------------------------------------------------------ encoders
+
+    def satellite_layout(self, tile_size: int) -> tuple[int, str, float]:
+        """(P, "pad" | "resize", input pixels covered by the feature map) for an S-pixel tile."""
+        multiple = self.backbone.input_multiple
+        padded = _round_up(tile_size, multiple)
+        if padded == tile_size:
+            return padded, "pad", float(padded)
+        if (padded - tile_size) % 2 and multiple % 2:
+            padded += multiple
+        if (padded - tile_size) % 2 == 0:
+            return padded, "pad", float(padded)
+        return padded, "resize", float(tile_size)
+
+    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.input_mean) / self.input_std
+
+    def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        if self.freeze_backbone:
+            with torch.no_grad():
+                return [tap.detach() for tap in self.backbone(images)]
+        return self.backbone(images)
+
+    def encode_satellite(self, sat: torch.Tensor, taps: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """(B,3,S,S) in [0,1] -> list over ``config.levels`` of (B,C_l,A_l,A_l), each unit-norm.
+
+        ``taps`` (from :meth:`satellite_taps`, possibly of another network sharing this backbone) skips the
+        backbone pass.
+        """
+        return self.sat_decoder(self.satellite_taps(sat) if taps is None else taps)
+
+    def satellite_taps(self, sat: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone taps of the padded, normalised tile (B,3,S,S) in [0,1]."""
+        if sat.dim() != 4 or sat.shape[1] != 3 or sat.shape[2] != sat.shape[3]:
+            raise ValueError(f"sat must be (B,3,S,S) with a square tile, got {tuple(sat.shape)}")
+        size = sat.shape[-1]
+        padded, mode, _ = self.satellite_layout(size)
+        images = self._normalize(sat)
+        if padded != size:
+            if mode == "pad":
+                before = (padded - size) // 2
+                images = F.pad(images, (before, padded - size - before, before, padded - size - before))
+            else:
+                images = F.interpolate(images, size=(padded, padded), mode="bilinear", align_corners=False)
+        return self._features(images)
+
+    def encode_ground(self, pano: torch.Tensor, fov_mask: torch.Tensor | None = None,
+                      taps: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+        """(B,3,Hp,Wp) in [0,1] -> list over ``config.levels`` of (B,C_l,h_l,w_l), each unit-norm.
+
+        With ``fov_mask`` (B,Wp) bool the invisible columns are set to black before normalisation. ``taps``
+        (from :meth:`ground_taps` with the same mask) skips the backbone pass.
+        """
+        return self.pano_decoder(self.ground_taps(pano, fov_mask) if taps is None else taps)
+
+    def ground_taps(self, pano: torch.Tensor, fov_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Backbone taps of the (masked) normalised panorama (B,3,Hp,Wp) in [0,1]."""
+        if pano.dim() != 4 or pano.shape[1] != 3:
+            raise ValueError(f"pano must be (B,3,Hp,Wp), got {tuple(pano.shape)}")
+        if fov_mask is not None:
+            self._check_fov_mask(fov_mask, pano)
+            pano = pano * fov_mask.to(pano.dtype)[:, None, None, :]
+        images = self._normalize(pano)
+        multiple = self.backbone.input_multiple
+        target = (_round_up(pano.shape[2], multiple), _round_up(pano.shape[3], multiple))
+        if target != tuple(pano.shape[2:]):
+            images = F.interpolate(images, size=target, mode="bilinear", align_corners=False)
+        return self._features(images)
+
+    @staticmethod
+    def _check_fov_mask(fov_mask: torch.Tensor, pano: torch.Tensor) -> None:
+        if fov_mask.dim() != 2 or fov_mask.shape[0] != pano.shape[0] or fov_mask.shape[1] != pano.shape[-1]:
+            raise ValueError(f"fov_mask must be (B,Wp) = {(pano.shape[0], pano.shape[-1])}, got {tuple(fov_mask.shape)}")
+
+    # ------------------------------------------------------------------ matching
+
+    def _camera_height(self, batch: dict, size: int, device: torch.device) -> torch.Tensor:
+        height = batch.get(keys.CAMERA_HEIGHT_M)
+        if height is None:
+            return torch.full((size,), float(self.config.camera_height_m), device=device)
+        return torch.as_tensor(height, dtype=torch.float32, device=device).reshape(-1).expand(size)
+
+    def templates(self, f_sat_levels: list[torch.Tensor], f_pano_levels: list[torch.Tensor], batch: dict,
+                  fov_mask: torch.Tensor | None = None, template_masks: dict[int, torch.Tensor] | None = None) -> dict:
+        """Per level: BEV template, its correlation weight and the cell sizes.
+
+        Args:
+            f_sat_levels, f_pano_levels: outputs of :meth:`encode_satellite` / :meth:`encode_ground`.
+            batch: needs ``sat`` (for S), ``meters_per_pixel``; ``camera_height_m`` optional.
+            fov_mask: (B,Wp) bool visible panorama columns, or None (full view).
+            template_masks: optional extra per-level (B,c,c) weights in [0, 1] (e.g. masked patches).
+
+        Returns:
+            Dict level -> dict(template (B,C,c,c), weight (B,c,c) or None, valid (B,c,c), bev_cell_m (B,),
+            cell_m (B,) satellite feature cell, feature_side A).
+        """
+        config = self.config
+        sat = batch[keys.SAT]
+        batch_size, tile_size = sat.shape[0], sat.shape[-1]
+        device = f_sat_levels[0].device
+        mpp = torch.as_tensor(batch[keys.METERS_PER_PIXEL], dtype=torch.float32, device=device).reshape(-1)
+        mpp = mpp.expand(batch_size)
+        camera_height = self._camera_height(batch, batch_size, device)
+        _, _, covered_px = self.satellite_layout(tile_size)
+        result = {}
+        for level, f_sat, f_pano in zip(self.levels, f_sat_levels, f_pano_levels):
+            side = f_sat.shape[-1]
+            cells = template_cells(side, config.template_crop)
+            bev_cell = bev_cell_m(mpp, covered_px, side, level, config.bev_grid)
+            template, valid = project_template(f_pano, cells, bev_cell, camera_height, config.wrap_seam,
+                                               config.pixel_convention)
+            weight = None
+            if fov_mask is not None:
+                cone = project_fov_cone(fov_mask, cells, bev_cell, camera_height, config.pixel_convention)
+                weight = cone
+            if template_masks is not None and level in template_masks:
+                extra = template_masks[level].to(template.dtype)
+                weight = extra if weight is None else weight * extra
+            if weight is not None:
+                if config.fov_template == "multiply":
+                    template = template * weight.unsqueeze(1)
+                else:
+                    template = template * (weight > 0).unsqueeze(1).to(template.dtype)
+            result[level] = {
+                "template": template, "weight": weight, "valid": valid, "bev_cell_m": bev_cell,
+                "cell_m": mpp * (covered_px / side), "feature_side": side,
+            }
+        return result
+
+    def localize(self, f_sat_levels: list[torch.Tensor], f_pano_levels: list[torch.Tensor], batch: dict,
+                 fov_mask: torch.Tensor | None = None, template_masks: dict[int, torch.Tensor] | None = None) -> dict:
+        """Paired correlation at every level and the position outputs of the finest level (see :meth:`forward`)."""
+        config = self.config
+        per_level = self.templates(f_sat_levels, f_pano_levels, batch, fov_mask, template_masks)
+        outputs: dict[str, torch.Tensor] = {}
+        for level, f_sat in zip(self.levels, f_sat_levels):
+            entry = per_level[level]
+            outputs[keys.level_key(keys.SCORES, level)] = masked_ncc(
+                f_sat, entry["template"], entry["weight"], mode="paired", method=config.correlation)
+        finest = self.levels[-1]
+        entry = per_level[finest]
+        scores = outputs[keys.level_key(keys.SCORES, finest)]
+        sat = batch[keys.SAT]
+        tile_size = sat.shape[-1]
+        mpp = torch.as_tensor(batch[keys.METERS_PER_PIXEL], dtype=torch.float32, device=scores.device)
+        mpp = mpp.reshape(-1).expand(scores.shape[0])
+        if config.metric_conversion == "faithful":
+            cell_m, shift = mpp * (tile_size / entry["feature_side"]), FAITHFUL_CENTER_SHIFT
+        else:
+            cell_m, shift = entry["cell_m"], 0.0
+        outputs.update(predict_from_scores(scores, cell_m, mpp, tile_size, config.score_temperature,
+                                           config.subcell_refine, shift))
+        outputs[CELL_M] = cell_m
+        outputs[keys.F_SAT] = f_sat_levels[-1]
+        outputs[keys.F_BEV] = entry["template"]
+        outputs[keys.VALID_BEV] = entry["valid"]
+        return outputs
+
+    def forward(self, batch: dict, fov_mask: torch.Tensor | None = None) -> dict:
+        """Localise each panorama on its own satellite tile.
+
+        | input (batch)          | shape       | |
+        |------------------------|-------------|-|
+        | ``sat``                | (B,3,S,S)   | [0, 1] |
+        | ``pano``               | (B,3,Hp,Wp) | [0, 1] |
+        | ``meters_per_pixel``   | (B,)        | of ``sat`` as fed |
+        | ``camera_height_m``    | (B,)        | optional (default ``config.camera_height_m``) |
+        | ``fov_mask`` (argument) | (B,Wp) bool | optional; the batch's own ``fov_mask`` is not read |
+
+        | output                          | shape       | |
+        |---------------------------------|-------------|-|
+        | ``scores/<l>`` per level        | (B,H_l,W_l) | cosine similarity in [-1, 1] |
+        | ``scores``, ``log_probs``, ``prob`` | (B,H',W') | finest level; softmax of scores / score_temperature |
+        | ``uv_max``, ``uv_expectation``  | (B,2)       | pixels on ``sat`` as fed |
+        | ``xy_max``, ``xy_expectation``  | (B,2)       | metres east/north of the tile centre |
+        | ``confidence``, ``entropy``     | (B,)        | peak probability, entropy (nats) |
+        | ``cell_m``                      | (B,)        | metres per score cell |
+        | ``f_sat``, ``f_bev``, ``valid_bev`` | (B,C,A,A), (B,C,c,c), (B,c,c) | finest level |
+        """
+        missing = [key for key in self.required_data_keys if key not in batch]
+        if missing:
+            raise KeyError(f"LocalizerNet needs batch keys {missing}")
+        f_sat_levels = self.encode_satellite(batch[keys.SAT])
+        f_pano_levels = self.encode_ground(batch[keys.PANO], fov_mask)
+        return self.localize(f_sat_levels, f_pano_levels, batch, fov_mask)
+
+    def all_pairs_from_features(self, f_sat_levels: list[torch.Tensor], f_pano_levels: list[torch.Tensor],
+                                batch: dict, fov_mask: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
+        """Level -> (B,B) best-placement distance D[m, n] (satellite m, panorama n) for the weak loss."""
+        per_level = self.templates(f_sat_levels, f_pano_levels, batch, fov_mask)
+        distances = {}
+        for level, f_sat in zip(self.levels, f_sat_levels):
+            entry = per_level[level]
+            cosine = masked_ncc(f_sat, entry["template"], entry["weight"], mode="all_pairs",
+                                method=self.config.correlation)
+            distances[level] = best_placement_distance(cosine)
+        return distances
+
+    def all_pairs_distance(self, batch: dict, fov_mask: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
+        """Encode the batch and return level -> (B,B) D matrix, D[m, n] = min over placements of 2 − 2·cos."""
+        f_sat_levels = self.encode_satellite(batch[keys.SAT])
+        f_pano_levels = self.encode_ground(batch[keys.PANO], fov_mask)
+        return self.all_pairs_from_features(f_sat_levels, f_pano_levels, batch, fov_mask)
