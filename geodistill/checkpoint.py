@@ -1,0 +1,315 @@
+"""Checkpoint folders: ``weights.safetensors`` + ``config.json`` (+ ``train_state.pt`` in run checkpoints).
+
+A checkpoint is a folder, never a pickle of objects:
+
+- ``weights.safetensors``: every network's ``state_dict`` flattened with a prefix per network
+  (``model.`` for weak and orientation checkpoints, ``teacher.`` and ``student.`` for distillation).
+- ``config.json``: ``{"format": "geodistill-checkpoint", "version": 1, "geodistill_version", "task",
+  "role", "deploy" (distillation only), "config": <resolved ExperimentConfig>, "metrics", "epoch", "step",
+  "created"}``.
+- ``train_state.pt`` (run checkpoints only): optimizer, scheduler, step, epoch, RNG and sampler state,
+  made of tensors, dicts, lists, strings and numbers only, read back with ``torch.load(weights_only=True)``.
+
+Loading never executes code. A folder is written to a temporary sibling and renamed into place, so a
+crash mid-write never leaves a half-written checkpoint under the final name. Missing or damaged files,
+other formats or versions and weights that do not fit the network raise :class:`CheckpointError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from geodistill import __version__
+from geodistill.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict
+from geodistill.errors import CheckpointError
+
+logger = logging.getLogger("geodistill.checkpoint")
+
+FORMAT = "geodistill-checkpoint"
+VERSION = 1
+WEIGHTS_FILE = "weights.safetensors"
+CONFIG_FILE = "config.json"
+TRAIN_STATE_FILE = "train_state.pt"
+NETWORKS = ("model", "teacher", "student")
+ROLES = ("weak", "teacher", "student", "orientation")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint.
+
+    Attributes:
+        path: the checkpoint folder.
+        config: the resolved experiment config it was trained with.
+        meta: the rest of ``config.json`` (task, role, deploy, metrics, epoch, step, versions).
+        state_dicts: ``{"model": ...}`` or ``{"teacher": ..., "student": ...}`` of CPU tensors.
+        train_state: the content of ``train_state.pt`` when asked for, else None.
+    """
+
+    path: Path
+    config: ExperimentConfig
+    meta: dict
+    state_dicts: dict[str, dict[str, torch.Tensor]]
+    train_state: dict | None = field(default=None)
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def role(self) -> str:
+        return self.meta["role"]
+
+
+def _flatten(state_dicts: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    flat = {}
+    for network, state in state_dicts.items():
+        if network not in NETWORKS:
+            raise ValueError(f"network name {network!r} is not one of {NETWORKS}")
+        for name, tensor in state.items():
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(f"{network}.{name} is a {type(tensor).__name__}, not a tensor")
+            # clone: safetensors refuses tensors that share storage (tied weights, views)
+            flat[f"{network}.{name}"] = tensor.detach().to("cpu").contiguous().clone()
+    return flat
+
+
+def _unflatten(flat: dict[str, torch.Tensor], source: Path) -> dict[str, dict[str, torch.Tensor]]:
+    state_dicts: dict[str, dict[str, torch.Tensor]] = {}
+    for key, tensor in flat.items():
+        network, _, name = key.partition(".")
+        if network not in NETWORKS or not name:
+            raise CheckpointError(f"{source}: unexpected weight name {key!r} (expected a model./teacher./student. prefix)")
+        state_dicts.setdefault(network, {})[name] = tensor
+    return state_dicts
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.numel() == 1 else value.tolist()
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def replace_folder_atomically(tmp: Path, path: Path) -> None:
+    """Move the finished folder ``tmp`` to ``path``, replacing an existing folder with one rename each."""
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+        path.rename(old)
+    try:
+        tmp.rename(path)
+    except BaseException:
+        if old is not None:
+            old.rename(path)
+        raise
+    _fsync_dir(path.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def save_checkpoint(
+    path: str | Path,
+    config: ExperimentConfig,
+    state_dicts: dict[str, dict[str, torch.Tensor]],
+    meta: dict,
+    train_state: dict | None = None,
+) -> Path:
+    """Write a checkpoint folder atomically (temporary sibling folder, then rename).
+
+    Args:
+        path: the checkpoint folder to create or replace.
+        config: the resolved experiment config, embedded in ``config.json``.
+        state_dicts: ``{"model": sd}`` or ``{"teacher": sd, "student": sd}``.
+        meta: must hold ``task`` and ``role``; may hold ``deploy``, ``metrics``, ``epoch``, ``step``.
+        train_state: optimizer/scheduler/RNG/sampler state for resuming (tensors, dicts, lists, numbers).
+
+    Returns:
+        The checkpoint folder.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    if "task" not in meta or "role" not in meta:
+        raise ValueError("checkpoint meta needs 'task' and 'role'")
+    if meta["role"] not in ROLES:
+        raise ValueError(f"role {meta['role']!r} is not one of {ROLES}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir()
+    try:
+        save_file(_flatten(state_dicts), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT, "version": str(VERSION)})
+        document = {
+            "format": FORMAT,
+            "version": VERSION,
+            "geodistill_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "metrics": {},
+            "epoch": None,
+            "step": None,
+            **_json_safe(meta),
+            "config": config_to_dict(config),
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(document, indent=2))
+        if train_state is not None:
+            torch.save(train_state, tmp / TRAIN_STATE_FILE)
+        replace_folder_atomically(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.debug("saved checkpoint %s", path)
+    return path
+
+
+def read_checkpoint_meta(path: str | Path) -> dict:
+    """Read and check ``config.json`` of a checkpoint folder (cheap: no weights are read)."""
+    path = Path(path)
+    file = path / CONFIG_FILE
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; a checkpoint folder holds {WEIGHTS_FILE} and {CONFIG_FILE}")
+    try:
+        document = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise CheckpointError(f"{file}: damaged (not valid JSON: {error})") from error
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else None
+        raise CheckpointError(f"{file}: not a GeoDistill checkpoint (format {found!r}, expected {FORMAT!r})")
+    if document.get("version") != VERSION:
+        raise CheckpointError(
+            f"{file}: checkpoint format version {document.get('version')!r}, but this GeoDistill "
+            f"({__version__}) reads version {VERSION}; re-export it with a matching version"
+        )
+    for key in ("task", "role", "config"):
+        if key not in document:
+            raise CheckpointError(f"{file}: damaged (no {key!r} entry)")
+    return document
+
+
+def load_checkpoint(path: str | Path, train_state: bool = False) -> Checkpoint:
+    """Load a checkpoint folder (or a run folder, meaning its ``best/``) without executing code.
+
+    Args:
+        path: checkpoint folder or run folder.
+        train_state: also read ``train_state.pt`` (for resuming); an error if it is missing.
+
+    Returns:
+        The :class:`Checkpoint`, tensors on the CPU.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = resolve_checkpoint(path)
+    document = read_checkpoint_meta(path)
+    try:
+        config = config_from_dict(document["config"])
+    except ConfigError as error:
+        raise CheckpointError(
+            f"{path / CONFIG_FILE}: its config does not fit this version of GeoDistill: {error}") from error
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: missing")
+    try:
+        flat = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{weights}: damaged or not a safetensors file ({error})") from error
+    state_dicts = _unflatten(flat, weights)
+    state = None
+    if train_state:
+        state = load_train_state(path)
+    meta = {key: value for key, value in document.items() if key != "config"}
+    return Checkpoint(path=path, config=config, meta=meta, state_dicts=state_dicts, train_state=state)
+
+
+def load_train_state(path: str | Path) -> dict:
+    """Read ``train_state.pt`` of a run checkpoint with ``torch.load(weights_only=True)``."""
+    file = Path(path) / TRAIN_STATE_FILE
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing; only run checkpoints (last/, best/, interrupted/) can be resumed")
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for damaged or unsafe files
+        raise CheckpointError(f"{file}: damaged or holds objects that cannot be loaded safely ({error})") from error
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{file}: damaged (expected a dict, got {type(state).__name__})")
+    return state
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder as given, or ``<run>/best`` when ``path`` is a run folder."""
+    path = Path(path).expanduser()
+    if (path / CONFIG_FILE).is_file() or (path / WEIGHTS_FILE).is_file():
+        return path
+    if (path / "best" / CONFIG_FILE).is_file():
+        return path / "best"
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint or run folder")
+    found = sorted(p.name for p in path.iterdir() if (p / CONFIG_FILE).is_file())
+    hint = f"; checkpoints in it: {', '.join(found)}" if found else ""
+    raise CheckpointError(f"{path}: neither a checkpoint folder ({CONFIG_FILE}) nor a run folder with best/{hint}")
+
+
+def network_for_role(checkpoint: Checkpoint, role: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict of the network to use: ``model`` for single-network checkpoints; for a
+    distillation checkpoint the ``role`` asked for, else its ``deploy`` network (student by default)."""
+    if "model" in checkpoint.state_dicts:
+        if role in ("teacher", "student"):
+            raise CheckpointError(f"{checkpoint.path}: a {checkpoint.task} checkpoint has no {role} network")
+        return checkpoint.state_dicts["model"]
+    chosen = role or checkpoint.meta.get("deploy") or "student"
+    if chosen not in checkpoint.state_dicts:
+        have = ", ".join(sorted(checkpoint.state_dicts))
+        raise CheckpointError(f"{checkpoint.path / WEIGHTS_FILE}: no {chosen} network (it holds: {have})")
+    return checkpoint.state_dicts[chosen]
+
+
+def load_state_dict_checked(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], source: str | Path) -> None:
+    """``module.load_state_dict`` that reports an architecture mismatch as a :class:`CheckpointError`."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    wrong = [
+        f"{name} {tuple(state_dict[name].shape)} vs {tuple(tensor.shape)}"
+        for name, tensor in expected.items()
+        if name in state_dict and state_dict[name].shape != tensor.shape
+    ]
+    if missing or unexpected or wrong:
+        parts = []
+        for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape (file vs model)", wrong)):
+            if names:
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                parts.append(f"{label}: {shown}")
+        raise CheckpointError(
+            f"{source}: weights do not fit the network built from the config (another architecture?); " + "; ".join(parts)
+        )
+    module.load_state_dict(state_dict)

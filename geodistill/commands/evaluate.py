@@ -1,0 +1,139 @@
+"""``python -m geodistill evaluate``: localization errors of a checkpoint on a VIGOR-layout split.
+
+Positives only; errors in metres; mean, median and recall@1/3/5 m overall and per city, printed with the setting
+(area, split, FoV, orientation, checkpoint role). ``--checkpoint none`` evaluates the tile-centre baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+HELP = "evaluate a checkpoint on a dataset split"
+BASELINE_NAMES = ("none", "centre", "center", "tile-centre", "tile-center")
+DEFAULT_ORIENTATION_NAME = "orientation"
+
+logger = logging.getLogger("geodistill.commands.evaluate")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True,
+                        help="checkpoint folder or run folder (its best/); 'none' = predict the tile centre")
+    parser.add_argument("--data", required=True, help="VIGOR-layout dataset root (relative: under GEODISTILL_DATA)")
+    parser.add_argument("--area", choices=("same", "cross"), default=None,
+                        help="same-area or cross-area split (default: the checkpoint's training area, else cross)")
+    parser.add_argument("--split", choices=("test", "val", "train", "all"), default="test", help="split (default test)")
+    parser.add_argument("--fov", type=float, default=None, metavar="DEG",
+                        help="visible field of view per query, degrees (window centre seeded per query)")
+    parser.add_argument("--role", choices=("student", "teacher"), default=None,
+                        help="network of a distillation checkpoint (default: its deployed one)")
+    parser.add_argument("--orientation", choices=("aligned", "45", "unknown"), default="aligned",
+                        help="query headings: aligned, uniform +-45 deg, or unknown (0-360 deg)")
+    parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
+                        help="orientation estimator for --orientation 45/unknown (default: checkpoints/orientation)")
+    parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N queries only")
+    parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="queries per forward pass")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the FoV windows and test headings")
+    parser.add_argument("--json", default=None, metavar="FILE", help="write the summary as JSON")
+    parser.add_argument("--per-sample", default=None, metavar="FILE", help="write one CSV row per query")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def is_baseline(checkpoint: str) -> bool:
+    return checkpoint.strip().lower() in BASELINE_NAMES
+
+
+def default_orientation_checkpoint() -> Path | None:
+    """``checkpoints/orientation`` when it holds a checkpoint."""
+    from geodistill import settings
+
+    candidate = settings.checkpoints_dir() / DEFAULT_ORIENTATION_NAME
+    return candidate if (candidate / "config.json").is_file() else None
+
+
+def _load_localizer(args):
+    from geodistill.config import ExperimentConfig
+    from geodistill.errors import CheckpointError
+    from geodistill.inference import Localizer, TileCentreBaseline
+
+    if is_baseline(args.checkpoint):
+        if args.role is not None:
+            raise CheckpointError("--role applies to a distillation checkpoint, not to the tile-centre baseline")
+        data = ExperimentConfig().data
+        return TileCentreBaseline(data.pano_height, data.sat_size), "tile centre (no model)", None
+    orientation_checkpoint = None
+    if args.orientation != "aligned":
+        orientation_checkpoint = args.orientation_checkpoint or default_orientation_checkpoint()
+        if orientation_checkpoint is None:
+            raise CheckpointError(f"--orientation {args.orientation} needs an orientation model: pass "
+                                  "--orientation-checkpoint PATH (none found at checkpoints/orientation)")
+    elif args.orientation_checkpoint:
+        logger.info("--orientation aligned: the orientation checkpoint is not used")
+    localizer = Localizer.from_checkpoint(args.checkpoint, role=args.role, device=args.device,
+                                          orientation_checkpoint=orientation_checkpoint)
+    return localizer, localizer.source, localizer.config.data.area
+
+
+def run(args: argparse.Namespace) -> int:
+    from geodistill import settings
+    from geodistill.cli import UserError
+    from geodistill.data.vigor import VigorDataset
+    from geodistill.errors import DataError
+    from geodistill.evaluation import check_orientation_support, evaluate_localizer
+
+    if args.fov is not None and not 0.0 < args.fov <= 360.0:
+        raise UserError(f"--fov must be in (0, 360] degrees, got {args.fov:g}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise UserError(f"--limit must be at least 1, got {args.limit}")
+    localizer, source, trained_area = _load_localizer(args)
+    check_orientation_support(localizer, args.orientation)
+    area = args.area or trained_area or "cross"
+    root = settings.resolve_path(args.data, settings.data_dir())
+    if root is None or not root.is_dir():
+        raise DataError(f"{args.data}: dataset root not found (looked at {root}); generate one with "
+                        "`python -m geodistill synth` or point --data at a VIGOR-layout folder")
+    config = getattr(localizer, "config", None)
+    same_split = {} if config is None else {  # the checkpoint's own train/validation split and camera height
+        "val_fraction": config.data.val_fraction, "split_seed": config.data.split_seed,
+        "default_camera_height_m": config.model.camera_height_m}
+    dataset = VigorDataset(root, area=area, split=args.split, pano_height=localizer.pano_height,
+                           sat_size=localizer.sat_size, **same_split)
+    total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    setting = {"area": area, "split": args.split, "checkpoint": source, "data": str(root)}
+    if config is not None:
+        setting["selection"] = config.train.select_by
+    with _ProgressBar(total, not args.no_progress) as bar:
+        result = evaluate_localizer(localizer, dataset, fov_deg=args.fov, orientation=args.orientation,
+                                    seed=args.seed, limit=args.limit, batch_size=args.batch_size,
+                                    progress=bar.update_to, setting=setting)
+    print(result.format_table())
+    if args.json:
+        print(f"summary written to {result.write_json(args.json)}")
+    if args.per_sample:
+        print(f"per-query rows written to {result.write_csv(args.per_sample)}")
+    return 0
+
+
+class _ProgressBar:
+    """tqdm on stderr, advanced with ``update_to(done, total)``."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc="evaluating", unit="query", file=sys.stderr, disable=not enabled,
+                        dynamic_ncols=True)
+
+    def update_to(self, done: int, total: int) -> None:
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.close()

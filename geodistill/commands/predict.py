@@ -1,0 +1,239 @@
+"""``python -m geodistill predict``: localize a panorama (or a list of them) in north-up satellite tiles.
+
+The tile's scale is ``--mpp`` (metres per pixel of the file as given) or ``--zoom`` with ``--sat-latlon``; with
+``--sat-latlon`` the prediction is also given as latitude/longitude. ``--pairs CSV`` reads one pair per row with
+columns ``pano,sat`` plus ``mpp`` or ``zoom``, optional ``lat,lon`` (tile centre) and ``gt_lat,gt_lon`` (true
+camera position, to report an error); relative paths are taken from the CSV's folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+HELP = "localize a panorama in a satellite tile"
+DEFAULT_CHECKPOINT_NAME = "geodistill_student"
+DEFAULT_ORIENTATION_NAME = "orientation"
+
+
+@dataclass
+class PairSpec:
+    """One panorama/tile pair to localize, as read from the command line or a CSV row."""
+
+    pano: Path
+    sat: Path
+    mpp: float | None
+    zoom: float | None
+    latlon: tuple[float, float] | None
+    gt_latlon: tuple[float, float] | None = None
+    origin: str = "command line"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", default=None, metavar="PATH",
+                        help="checkpoint or run folder (default: checkpoints/geodistill_student)")
+    parser.add_argument("--role", choices=("student", "teacher"), default=None,
+                        help="network of a distillation checkpoint (default: its deployed one)")
+    parser.add_argument("--pano", default=None, metavar="P", help="equirectangular panorama (2:1)")
+    parser.add_argument("--sat", default=None, metavar="S", help="north-up square satellite tile")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--mpp", type=float, default=None, metavar="M", help="metres per pixel of the tile file")
+    scale.add_argument("--zoom", type=float, default=None, metavar="Z", help="Web-Mercator zoom (needs --sat-latlon)")
+    parser.add_argument("--sat-latlon", default=None, metavar="LAT,LON",
+                        help="tile-centre latitude,longitude (gives the prediction as lat/lon)")
+    parser.add_argument("--hfov", type=float, default=None, metavar="DEG",
+                        help="load --pano as an ordinary photo with this horizontal field of view")
+    parser.add_argument("--pairs", default=None, metavar="CSV",
+                        help="predict every row of a CSV (columns pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon])")
+    parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
+                        help="orientation estimator for unaligned panoramas (default: checkpoints/orientation)")
+    parser.add_argument("--no-orientation", action="store_true",
+                        help="treat the panoramas as north-aligned even when an orientation model is available")
+    parser.add_argument("--fov", type=float, default=None, metavar="DEG", help="use only this field of view")
+    parser.add_argument("--fov-center", type=float, default=0.0, metavar="DEG",
+                        help="centre of the --fov window, degrees clockwise from the panorama centre line")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+
+def parse_latlon(text: str, what: str) -> tuple[float, float]:
+    """``"41.87,-87.68"`` -> (41.87, -87.68); a clear error otherwise."""
+    from geodistill.cli import UserError
+
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        lat, lon = (float(part) for part in parts)
+    except ValueError:
+        raise UserError(f"{what} must look like LAT,LON (for example 41.8779,-87.6894), got {text!r}") from None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise UserError(f"{what}: latitude and longitude must be finite numbers, got {text!r}")
+    return lat, lon
+
+
+def _float_cell(row: dict, column: str, origin: str) -> float | None:
+    from geodistill.errors import DataError
+
+    text = (row.get(column) or "").strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"{origin}: column {column!r} must be a number, got {text!r}") from None
+
+
+def read_pairs_csv(path: str | Path) -> list[PairSpec]:
+    """Read and check a pairs CSV (header ``pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon]``)."""
+    from geodistill.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: pairs CSV not found")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        reader.fieldnames = columns
+        missing = [c for c in ("pano", "sat") if c not in columns]
+        if missing or not ({"mpp", "zoom"} & set(columns)):
+            raise DataError(f"{path}: the header must name pano, sat and mpp or zoom (optional lat, lon, gt_lat, "
+                            f"gt_lon); it has {', '.join(columns) or 'nothing'}")
+        specs = []
+        for line, row in enumerate(reader, start=2):
+            origin = f"{path} line {line}"
+            if not (row.get("pano") or "").strip() or not (row.get("sat") or "").strip():
+                raise DataError(f"{origin}: empty pano or sat path")
+            mpp, zoom = _float_cell(row, "mpp", origin), _float_cell(row, "zoom", origin)
+            lat, lon = _float_cell(row, "lat", origin), _float_cell(row, "lon", origin)
+            gt_lat, gt_lon = _float_cell(row, "gt_lat", origin), _float_cell(row, "gt_lon", origin)
+            if (mpp is None) == (zoom is None):
+                raise DataError(f"{origin}: give exactly one of mpp and zoom")
+            if (lat is None) != (lon is None) or (gt_lat is None) != (gt_lon is None):
+                raise DataError(f"{origin}: give both lat and lon (and both gt_lat and gt_lon), or neither")
+            specs.append(PairSpec(
+                pano=(path.parent / row["pano"].strip()), sat=(path.parent / row["sat"].strip()), mpp=mpp, zoom=zoom,
+                latlon=None if lat is None else (lat, lon), gt_latlon=None if gt_lat is None else (gt_lat, gt_lon),
+                origin=origin))
+    if not specs:
+        raise DataError(f"{path}: no pairs (the CSV has a header but no rows)")
+    return specs
+
+
+def _specs_from_args(args) -> list[PairSpec]:
+    from geodistill.cli import UserError
+
+    if args.pairs:
+        if args.pano or args.sat or args.mpp is not None or args.zoom is not None or args.sat_latlon:
+            raise UserError("--pairs reads pano, sat and scale from the CSV; do not combine it with --pano/--sat/"
+                            "--mpp/--zoom/--sat-latlon")
+        return read_pairs_csv(args.pairs)
+    if not args.pano or not args.sat:
+        raise UserError("give --pano P and --sat S (or --pairs CSV)")
+    if args.mpp is None and args.zoom is None:
+        raise UserError("give the tile's scale: --mpp M (metres per pixel of the tile file) or --zoom Z with "
+                        "--sat-latlon LAT,LON")
+    latlon = parse_latlon(args.sat_latlon, "--sat-latlon") if args.sat_latlon else None
+    if args.zoom is not None and latlon is None:
+        raise UserError("--zoom needs --sat-latlon LAT,LON (the ground resolution depends on the latitude)")
+    return [PairSpec(Path(args.pano), Path(args.sat), args.mpp, args.zoom, latlon)]
+
+
+def _default_folder(name: str) -> Path | None:
+    from geodistill import settings
+
+    candidate = settings.checkpoints_dir() / name
+    return candidate if (candidate / "config.json").is_file() else None
+
+
+def _load_localizer(args):
+    from geodistill import settings
+    from geodistill.errors import CheckpointError
+    from geodistill.inference import Localizer
+
+    checkpoint = args.checkpoint or _default_folder(DEFAULT_CHECKPOINT_NAME)
+    if checkpoint is None:
+        raise CheckpointError(
+            f"no --checkpoint given and no default model at {settings.checkpoints_dir() / DEFAULT_CHECKPOINT_NAME}; "
+            "pass --checkpoint PATH (a checkpoint or a run folder from `python -m geodistill train`)")
+    orientation = None
+    if not args.no_orientation:
+        orientation = args.orientation_checkpoint or _default_folder(DEFAULT_ORIENTATION_NAME)
+    return Localizer.from_checkpoint(checkpoint, role=args.role, device=args.device,
+                                     orientation_checkpoint=orientation)
+
+
+def check_files_exist(specs: list[PairSpec]) -> None:
+    """Refuse missing images before any model is loaded."""
+    from geodistill.errors import DataError
+
+    for spec in specs:
+        for label, file in (("panorama", spec.pano), ("satellite tile", spec.sat)):
+            if not file.is_file():
+                where = "" if spec.origin == "command line" else f"{spec.origin}: "
+                raise DataError(f"{where}{file}: {label} not found")
+
+
+def _sample_for(spec: PairSpec, args, localizer) -> dict:
+    from geodistill.data.pairs import GeoReference, load_panorama, load_satellite, make_sample
+    from geodistill.errors import DataError
+
+    try:
+        georef = GeoReference(lat=None if spec.latlon is None else spec.latlon[0],
+                              lon=None if spec.latlon is None else spec.latlon[1],
+                              meters_per_pixel=spec.mpp, zoom=spec.zoom)
+        pano = load_panorama(spec.pano, hfov_deg=args.hfov)
+        sat = load_satellite(spec.sat)
+        return make_sample(pano, sat, georef, pano_height=localizer.pano_height, sat_size=sat.image.shape[-1],
+                           gt_latlon=spec.gt_latlon)
+    except DataError as error:
+        if spec.origin == "command line":
+            raise
+        raise DataError(f"{spec.origin}: {error}") from error
+
+
+def _describe(spec: PairSpec, prediction) -> str:
+    tile = prediction.prob_on_tile.shape[-1] if prediction.prob_on_tile is not None else "?"
+    lines = [f"{spec.pano.name} in {spec.sat.name}: pixel (u, v) = ({prediction.uv[0]:.1f}, {prediction.uv[1]:.1f}) "
+             f"on the {tile}-px tile; {prediction.xy_m[0]:+.2f} m east, {prediction.xy_m[1]:+.2f} m north of its centre"]
+    details = []
+    if prediction.latlon is not None:
+        details.append(f"lat/lon {prediction.latlon[0]:.7f}, {prediction.latlon[1]:.7f}")
+    if prediction.heading_deg is not None:
+        details.append(f"heading {prediction.heading_deg:.1f} deg")
+    details.append(f"confidence {prediction.confidence:.3f}")
+    if prediction.error_m is not None:
+        details.append(f"error {prediction.error_m:.2f} m")
+    lines.append("  " + "; ".join(details))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geodistill.cli import UserError
+
+    if args.fov is not None and not 0.0 < args.fov <= 360.0:
+        raise UserError(f"--fov must be in (0, 360] degrees, got {args.fov:g}")
+    if args.fov is None and args.fov_center != 0.0:
+        raise UserError("--fov-center needs --fov DEG")
+    if args.hfov is not None and not 0.0 < args.hfov < 180.0:
+        raise UserError(f"--hfov must be between 0 and 180 degrees, got {args.hfov:g}")
+    specs = _specs_from_args(args)
+    check_files_exist(specs)
+    localizer = _load_localizer(args)
+    results = []
+    for spec in specs:
+        prediction = localizer.predict(_sample_for(spec, args, localizer), fov_deg=args.fov,
+                                       fov_center_deg=args.fov_center)
+        if args.json:
+            results.append({"pano": str(spec.pano), "sat": str(spec.sat), **prediction.to_dict()})
+        else:
+            print(_describe(spec, prediction))
+    if args.json:
+        document = {"checkpoint": localizer.source, "role": localizer.role,
+                    "orientation_checkpoint": localizer.orientation_source or None,
+                    "fov_deg": args.fov, "fov_center_deg": args.fov_center if args.fov is not None else None}
+        document["predictions" if args.pairs else "prediction"] = results if args.pairs else results[0]
+        print(json.dumps(document, indent=2))
+    return 0

@@ -1,0 +1,197 @@
+"""GeoDistill training task: a FoV-masked student distilled from its EMA teacher (method.md §5.2, §6, §7).
+
+Teacher and student start from the weak-baseline checkpoint named by ``distill.init_checkpoint`` (a
+checkpoint folder, or a run folder meaning its ``best/``; relative names are looked up under the runs
+root, then the checkpoints root). The teacher follows the student by EMA, once per epoch (``per_epoch``,
+the paper) or after every step along a cosine momentum schedule (``per_step``).
+
+Both networks are validated each epoch on full panoramas. ``best/`` is chosen by the deployed network's
+validation mean error (``distill.deploy``); the other network's best epoch is tracked separately and
+saved as ``best_<role>/`` in the run folder, so both "best student" and "best teacher" exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from geodistill import keys, settings
+from geodistill.checkpoint import (
+    load_checkpoint,
+    load_state_dict_checked,
+    network_for_role,
+    resolve_checkpoint,
+    save_checkpoint,
+)
+from geodistill.config import ExperimentConfig, config_diff, config_to_dict
+from geodistill.distill.ema import ema_momentum_schedule
+from geodistill.distill.pipeline import DistillationPipeline
+from geodistill.engine.distributed import DistContext
+from geodistill.engine.tasks.base import Task, batch_to_device
+from geodistill.errors import CheckpointError
+from geodistill.metrics import PositionError, summarize_position_errors
+from geodistill.models.localizer import LocalizerNet
+
+logger = logging.getLogger("geodistill.engine.tasks.distill")
+
+ROLES = ("student", "teacher")
+
+
+def resolve_init_checkpoint(name: str) -> Path:
+    """The weak-baseline checkpoint folder named by ``distill.init_checkpoint``.
+
+    Absolute paths and paths that exist from the working directory are taken as they are; other relative
+    names are looked up under ``settings.runs_dir()`` and then ``settings.checkpoints_dir()``. A run
+    folder means its ``best/``.
+    """
+    if not name:
+        raise CheckpointError(
+            "distill.init_checkpoint is empty: GeoDistill starts from a weak baseline. Train one first (for example "
+            "'python -m geodistill train --config training/configs/tiny.yaml') and pass its run folder with "
+            "distill.init_checkpoint=<run name or path>"
+        )
+    candidates = [settings.resolve_path(name, settings.runs_dir()), settings.resolve_path(name, settings.checkpoints_dir())]
+    for candidate in candidates:
+        if candidate is not None and candidate.exists():
+            return resolve_checkpoint(candidate)
+    tried = ", ".join(str(c) for c in candidates if c is not None)
+    raise CheckpointError(f"distill.init_checkpoint={name!r}: no such checkpoint or run folder (looked at {tried})")
+
+
+def _builds_without_download(config: ExperimentConfig) -> ExperimentConfig:
+    """The checkpoint supplies the backbone weights, so the network is built without fetching any."""
+    config = copy.deepcopy(config)
+    config.model.pretrained = False
+    config.model.allow_random_init = True
+    return config
+
+
+class DistillTask(Task):
+    """Teacher-student self-distillation on top of a weak baseline."""
+
+    name = "distill"
+
+    def __init__(self, config: ExperimentConfig, ctx: DistContext):
+        super().__init__(config, ctx)
+        self.deploy = config.distill.deploy
+        self.selection_metric = f"{self.deploy}/mean_m"
+        self.init_checkpoint = resolve_init_checkpoint(config.distill.init_checkpoint)
+        student_state = self._initial_weights(self.init_checkpoint)
+        student = LocalizerNet(_builds_without_download(config).model)
+        load_state_dict_checked(student, student_state, self.init_checkpoint / "weights.safetensors")
+        self.pipeline = DistillationPipeline(config.model, config.distill, student).to(self.device)
+        self.best: dict[str, dict[str, float | int]] = {}
+        self.last_epoch = -1  # index of the epoch validated last (0-based, as in events.jsonl)
+        self.run_dir: Path | None = None  # set by the training loop when it knows the run folder
+        self.total_steps: int | None = None  # set by the training loop (per-step EMA schedule)
+        self._momentum: np.ndarray | None = None
+        logger.info("distillation from %s: masking=%s, EMA %s (momentum %g), deploy=%s", self.init_checkpoint,
+                    config.distill.masking, config.distill.ema_mode, config.distill.ema_momentum, self.deploy)
+
+    def _initial_weights(self, folder: Path) -> dict[str, torch.Tensor]:
+        checkpoint = load_checkpoint(folder)
+        if checkpoint.task not in ("weak", "distill"):
+            raise CheckpointError(
+                f"{folder}: distill.init_checkpoint must be a weak-baseline (or distillation) checkpoint, "
+                f"not a {checkpoint.task} checkpoint"
+            )
+        changed = config_diff(config_to_dict(checkpoint.config)["model"], config_to_dict(self.config)["model"])
+        if changed:
+            logger.warning("model settings differ from %s: %s", folder, "; ".join(changed))
+        return network_for_role(checkpoint)
+
+    # ------------------------------------------------------------------ Task interface
+
+    def networks(self) -> dict[str, torch.nn.Module]:
+        return {"teacher": self.pipeline.teacher.module, "student": self.pipeline.student}
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        return self.pipeline.trainable_parameters()
+
+    def set_train_mode(self) -> None:
+        self.pipeline.train()  # the EMA teacher stays in eval mode, the frozen backbone too
+
+    def checkpoint_meta(self) -> dict[str, Any]:
+        return {"task": self.name, "role": self.deploy, "deploy": self.deploy}
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        pred = self.pipeline(batch, self.generator)
+        return self.pipeline.loss(pred, batch)
+
+    def momentum_at_step(self, step: int) -> float:
+        """Per-step EMA: the cosine momentum after optimizer step ``step`` (1-based)."""
+        config = self.config.distill
+        if self._momentum is None:
+            total = self.total_steps
+            if not total:
+                logger.warning("the loop did not report the run length; per-step EMA uses a constant momentum %g",
+                               config.ema_momentum)
+                total, mode = 1, "constant"
+            else:
+                mode = "cosine"
+            self._momentum = ema_momentum_schedule(config.ema_momentum, config.ema_momentum_final, total, mode)
+        return float(self._momentum[min(step - 1, len(self._momentum) - 1)])
+
+    def on_step_end(self, step: int, epoch: int) -> None:
+        if self.config.distill.ema_mode == "per_step":
+            self.pipeline.update_teacher(self.momentum_at_step(step))
+
+    def on_epoch_end(self, epoch: int) -> None:
+        if self.config.distill.ema_mode == "per_epoch":
+            self.pipeline.update_teacher(self.config.distill.ema_momentum)
+        self.last_epoch = epoch
+
+    def validate(self, loader) -> dict[str, float]:
+        """Teacher and student on full panoramas: ``teacher/<metric>``, ``student/<metric>`` (argmax error in
+        metres), ``mean_m`` of the deployed network and the best-so-far of each (``best/<role>_mean_m``)."""
+        errors = {role: PositionError(key=f"{role}/{keys.XY_MAX}") for role in ROLES}
+        self.pipeline.eval()
+        for batch in loader:
+            batch = batch_to_device(batch, self.device)
+            pred = self.pipeline.predict_both(batch)
+            for metric in errors.values():
+                metric.update(pred, batch)
+        metrics: dict[str, float] = {}
+        for role, metric in errors.items():
+            summary = summarize_position_errors(metric.all())
+            metrics.update({f"{role}/{name}": float(value) for name, value in summary.items()})
+        metrics["mean_m"] = metrics[f"{self.deploy}/mean_m"]
+        self._track_best(metrics)
+        return metrics
+
+    # ------------------------------------------------------------------ separate best per role
+
+    def _track_best(self, metrics: dict[str, float]) -> None:
+        for role in ROLES:
+            value = metrics[f"{role}/mean_m"]
+            best = self.best.get(role)
+            if math.isfinite(value) and (best is None or value < best["mean_m"]):
+                self.best[role] = {"mean_m": value, "epoch": self.last_epoch}
+                if role != self.deploy:
+                    self._save_role_best(role, metrics)
+            if role in self.best:
+                metrics[f"best/{role}_mean_m"] = float(self.best[role]["mean_m"])
+                metrics[f"best/{role}_epoch"] = float(self.best[role]["epoch"])
+
+    def _save_role_best(self, role: str, metrics: dict[str, float]) -> None:
+        if self.run_dir is None:
+            logger.debug("no run folder known; best %s kept in the metrics only", role)
+            return
+        meta = {"task": self.name, "role": role, "deploy": role, "metrics": dict(metrics),
+                "epoch": self.last_epoch + 1, "kind": f"best_{role}"}  # epochs done, as the loop's checkpoints
+        path = save_checkpoint(Path(self.run_dir) / f"best_{role}", self.config, self.state_dicts(), meta)
+        logger.info("best %s so far (%.3f m mean): saved %s", role, metrics[f"{role}/mean_m"], path)
+
+    def extra_state(self) -> dict:
+        return {**super().extra_state(), "best": copy.deepcopy(self.best), "last_epoch": self.last_epoch}
+
+    def load_extra_state(self, state: dict) -> None:
+        super().load_extra_state(state)
+        self.best = {role: dict(entry) for role, entry in state.get("best", {}).items()}
+        self.last_epoch = int(state.get("last_epoch", self.last_epoch))

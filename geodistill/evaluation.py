@@ -1,0 +1,304 @@
+"""The VIGOR evaluation protocol (method.md §9, anchors.md §4), reusable by the CLI, the engine and the app.
+
+Every query is its panorama against its positive tile. Errors are Euclidean distances in metres between the
+predicted and true positions (per-city metres per pixel come with the samples). Reported: mean, median and
+recall@1/3/5 m overall and per city, with the setting (area, FoV, orientation, checkpoint role) beside them.
+
+Reproducible perturbations: the FoV window centre and the test yaw of query ``i`` come from a
+``torch.Generator`` seeded from ``(seed, stream, i)``, so every model evaluated with the same seed sees the
+same windows and the same headings, whatever the batch size, limit or orientation setting.
+
+Orientation settings: ``aligned`` (no yaw, heading known), ``45`` (yaw uniform in [-45, 45)), ``unknown`` (yaw
+uniform in [0, 360)). The two perturbed settings need an orientation model; ``unknown`` one trained for the full
+circle (``orientation.range_deg=180``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from geodistill import keys
+from geodistill.errors import CheckpointError, DataError
+
+logger = logging.getLogger("geodistill.evaluation")
+
+ORIENTATION_SETTINGS = ("aligned", "45", "unknown")
+RECALL_RADII_M = (1, 3, 5)
+RECALL_ANGLES_DEG = (1, 3, 5)
+FOV_STREAM = 1
+YAW_STREAM = 2
+ProgressCallback = Callable[[int, int], None]
+
+CSV_COLUMNS = (
+    "index", "panorama", "city", "u_pred", "v_pred", "u_gt", "v_gt", "error_m", "confidence",
+    "heading_true_deg", "heading_pred_deg", "heading_error_deg", "fov_deg", "fov_center_deg",
+)
+
+
+def query_generator(seed: int, index: int, stream: int) -> torch.Generator:
+    """The generator of one query's random draws; independent of batching and of the other streams."""
+    state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(stream), int(index)]).generate_state(2, np.uint32)
+    generator = torch.Generator()
+    generator.manual_seed(int(state[0]) << 32 | int(state[1]))
+    return generator
+
+
+def fov_center_for_query(seed: int, index: int) -> float:
+    """Centre of query ``index``'s FoV window, degrees from the panorama centre line, uniform in [-180, 180)."""
+    return float(torch.rand(1, generator=query_generator(seed, index, FOV_STREAM), dtype=torch.float64)) * 360.0 - 180.0
+
+
+def yaw_for_query(seed: int, index: int, orientation: str) -> float:
+    """Clockwise yaw applied to query ``index``: 0 (aligned), uniform [-45, 45) (45) or [0, 360) (unknown)."""
+    check_orientation_setting(orientation)
+    if orientation == "aligned":
+        return 0.0
+    draw = float(torch.rand(1, generator=query_generator(seed, index, YAW_STREAM), dtype=torch.float64))
+    return draw * 90.0 - 45.0 if orientation == "45" else draw * 360.0
+
+
+def check_orientation_setting(orientation: str) -> None:
+    if orientation not in ORIENTATION_SETTINGS:
+        raise ValueError(f"orientation setting {orientation!r} is not one of {', '.join(ORIENTATION_SETTINGS)}")
+
+
+def check_orientation_support(localizer: Any, orientation: str) -> None:
+    """Stop with a clear message when the localizer cannot handle the orientation setting.
+
+    Raises:
+        CheckpointError: no orientation model for a perturbed setting, or a +-45 deg model for ``unknown``.
+    """
+    check_orientation_setting(orientation)
+    if orientation == "aligned" or getattr(localizer, "role", "") == "baseline":
+        return
+    if getattr(localizer, "orientation", None) is None:
+        raise CheckpointError(f"--orientation {orientation} perturbs the query headings and needs an orientation "
+                              "model: pass --orientation-checkpoint (train one with train.task=orientation)")
+    range_deg = float(localizer.orientation_range_deg)
+    source = getattr(localizer, "orientation_source", "") or "the orientation model"
+    if orientation == "unknown" and range_deg < 180.0:
+        raise CheckpointError(f"--orientation unknown needs an orientation model trained for the full circle "
+                              f"(orientation.range_deg=180); {source} covers only +-{range_deg:g} deg")
+    if orientation == "45" and range_deg < 45.0:
+        raise CheckpointError(f"--orientation 45 needs an orientation model covering +-45 deg; {source} covers "
+                              f"only +-{range_deg:g} deg")
+
+
+def perturb_heading(sample: dict, yaw_deg: float) -> dict:
+    """A copy of ``sample`` seen after the camera turned clockwise by ``yaw_deg`` (panorama rolled, heading moved)."""
+    from geodistill.geometry.angles import wrap_deg
+    from geodistill.geometry.panorama import roll_panorama
+
+    if yaw_deg == 0.0:
+        return sample
+    rotated = dict(sample)
+    pano = torch.as_tensor(sample[keys.PANO])
+    rotated[keys.PANO] = roll_panorama(pano[None], yaw_deg)[0]
+    heading = float(sample.get(keys.HEADING_GT, 0.0))
+    rotated[keys.HEADING_GT] = torch.tensor(wrap_deg((0.0 if math.isnan(heading) else heading) + yaw_deg),
+                                            dtype=torch.float32)
+    if keys.FOV_MASK in sample:
+        mask = torch.as_tensor(sample[keys.FOV_MASK]).to(torch.float32).view(1, 1, 1, -1)
+        rotated[keys.FOV_MASK] = roll_panorama(mask, yaw_deg).view(-1) > 0.5
+    return rotated
+
+
+def summarize_errors(errors_m: Sequence[float]) -> dict[str, float | int | None]:
+    """n, mean, median and recall@1/3/5 m of a list of errors (None instead of NaN when empty, for JSON)."""
+    from geodistill.metrics import summarize_position_errors
+
+    if len(errors_m) == 0:
+        return {"n": 0, "mean_m": None, "median_m": None, **{f"recall_{r}m": None for r in RECALL_RADII_M}}
+    return summarize_position_errors(torch.as_tensor(np.asarray(errors_m, dtype=np.float64)),
+                                     tuple(float(r) for r in RECALL_RADII_M))
+
+
+def summarize_angles(errors_deg: Sequence[float]) -> dict[str, float | None]:
+    """Mean, median and recall@1/3/5 deg of heading errors."""
+    from geodistill.metrics import recall_at
+
+    if len(errors_deg) == 0:
+        return {"ori_mean_deg": None, "ori_median_deg": None, **{f"ori_recall_{r}deg": None for r in RECALL_ANGLES_DEG}}
+    errors = torch.as_tensor(np.asarray(errors_deg, dtype=np.float64))
+    return {
+        "ori_mean_deg": float(errors.mean()),
+        "ori_median_deg": float(errors.quantile(0.5)),
+        **{f"ori_recall_{r}deg": recall_at(errors, float(r)) for r in RECALL_ANGLES_DEG},
+    }
+
+
+@dataclass
+class EvalResult:
+    """Per-query rows plus their summary; ``to_dict()`` is the JSON of ``evaluate --json``."""
+
+    setting: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def errors_m(self) -> np.ndarray:
+        return np.array([row["error_m"] for row in self.rows], dtype=np.float64)
+
+    def to_dict(self) -> dict[str, Any]:
+        summary: dict[str, Any] = summarize_errors(self.errors_m)
+        cities = sorted({row["city"] for row in self.rows})
+        summary["per_city"] = {
+            city: summarize_errors([row["error_m"] for row in self.rows if row["city"] == city]) for city in cities
+        }
+        if self.setting.get("orientation", "aligned") != "aligned":
+            summary.update(summarize_angles(
+                [row["heading_error_deg"] for row in self.rows if row["heading_error_deg"] is not None]))
+        summary["setting"] = dict(self.setting)
+        return summary
+
+    def setting_tag(self) -> str:
+        s = self.setting
+        fov = s.get("fov_deg")
+        parts = [f"area={s.get('area', '?')}", f"split={s.get('split', '?')}",
+                 f"FoV={'360' if fov is None else f'{fov:g}'}deg", f"orientation={s.get('orientation', 'aligned')}",
+                 f"role={s.get('role', '?')}"]
+        return " ".join(parts)
+
+    def format_table(self) -> str:
+        """Plain-text table: overall and per-city rows, the setting on the header line."""
+        summary = self.to_dict()
+        selection = {"val_mean": " (chosen by mean error on a GT-labelled validation split)",
+                     "last": " (last epoch)"}.get(self.setting.get("selection", ""), "")
+        lines = [f"[{self.setting_tag()}]  checkpoint: {self.setting.get('checkpoint', '?')}{selection}",
+                 f"{'':<14}{'n':>7}{'mean (m)':>10}{'median (m)':>12}{'R@1m':>8}{'R@3m':>8}{'R@5m':>8}"]
+
+        def line(name: str, stats: dict) -> str:
+            if not stats["n"]:
+                return f"{name:<14}{0:>7}{'-':>10}{'-':>12}{'-':>8}{'-':>8}{'-':>8}"
+            recalls = "".join(f"{100 * stats[f'recall_{r}m']:>7.1f}%" for r in RECALL_RADII_M)
+            return f"{name:<14}{stats['n']:>7}{stats['mean_m']:>10.2f}{stats['median_m']:>12.2f}{recalls}"
+
+        lines.append(line("all", summary))
+        lines += [line(city, stats) for city, stats in summary["per_city"].items()]
+        if summary.get("ori_mean_deg") is not None:
+            recalls = ", ".join(f"R@{r}deg {100 * summary[f'ori_recall_{r}deg']:.1f}%" for r in RECALL_ANGLES_DEG)
+            lines.append(f"heading error: mean {summary['ori_mean_deg']:.2f} deg, median "
+                         f"{summary['ori_median_deg']:.2f} deg, {recalls}")
+        return "\n".join(lines)
+
+    def write_json(self, path: str | Path) -> Path:
+        return _write_atomically(Path(path), json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def write_csv(self, path: str | Path) -> Path:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({key: "" if row.get(key) is None else row[key] for key in CSV_COLUMNS})
+        return _write_atomically(Path(path), buffer.getvalue())
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def evaluate_localizer(localizer: Any, dataset: Sequence[dict], *, fov_deg: float | None = None,
+                       orientation: str = "aligned", seed: int = 0, limit: int | None = None, batch_size: int = 8,
+                       progress: ProgressCallback | None = None, setting: dict | None = None) -> EvalResult:
+    """Evaluate a localizer on positive queries of a dataset.
+
+    Args:
+        localizer: a :class:`geodistill.inference.Localizer` (or anything with ``predict_batch``, ``role``,
+            ``orientation`` and ``orientation_range_deg``, such as the tile-centre baseline).
+        dataset: indexable samples with the keys of :mod:`geodistill.keys` (a ``VigorDataset``).
+        fov_deg: visible field of view; None or 360 = full panorama.
+        orientation: ``aligned``, ``45`` or ``unknown`` (see the module docstring).
+        seed: seed of the FoV centres and test yaws.
+        limit: evaluate at most this many queries (the first ones), None = all.
+        batch_size: queries per forward pass.
+        progress: called as ``progress(done, total)`` after every batch.
+        setting: extra entries for the result's setting (area, split, checkpoint...).
+
+    Returns:
+        The :class:`EvalResult`.
+
+    Raises:
+        CheckpointError: the orientation setting needs a model the localizer lacks.
+        DataError: the dataset is empty or holds no labelled query.
+    """
+    check_orientation_support(localizer, orientation)
+    if fov_deg is not None and not 0.0 < fov_deg <= 360.0:
+        raise ValueError(f"--fov must be in (0, 360] degrees, got {fov_deg:g}")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    total = len(dataset) if limit is None or limit <= 0 else min(limit, len(dataset))
+    if total == 0:
+        raise DataError("the evaluation split holds no query (empty dataset)")
+    windowed = fov_deg is not None and fov_deg < 360.0
+    result = EvalResult(setting={
+        **(setting or {}),
+        "fov_deg": float(fov_deg) if windowed else None,
+        "orientation": orientation,
+        "role": getattr(localizer, "role", "?"),
+        "seed": int(seed),
+    })
+    skipped = 0
+    for start in range(0, total, batch_size):
+        indices = list(range(start, min(start + batch_size, total)))
+        queries, centres, yaws = [], [], []
+        for index in indices:
+            sample = dataset[index]
+            if not bool(sample.get(keys.HAS_GT, True)):
+                skipped += 1
+                continue
+            yaw = yaw_for_query(seed, index, orientation)
+            queries.append((index, perturb_heading(sample, yaw)))
+            centres.append(fov_center_for_query(seed, index) if windowed else 0.0)
+            yaws.append(yaw)
+        if queries:
+            predictions = localizer.predict_batch([q for _, q in queries], fov_deg if windowed else None, centres,
+                                                  with_heatmap=False)
+            for (index, query), prediction, centre in zip(queries, predictions, centres):
+                result.rows.append(_row(index, query, prediction, fov_deg if windowed else None, centre))
+        if progress is not None:
+            progress(indices[-1] + 1, total)
+    if skipped:
+        logger.warning("skipped %d queries without a ground-truth position", skipped)
+    if not result.rows:
+        raise DataError("no query of the evaluation split has a ground-truth position")
+    return result
+
+
+def _row(index: int, sample: dict, prediction: Any, fov_deg: float | None, centre: float) -> dict[str, Any]:
+    from geodistill.metrics import angle_error_deg
+
+    heading_true = prediction.heading_gt_deg
+    heading_pred = prediction.heading_deg
+    heading_error = None
+    if heading_true is not None and heading_pred is not None:
+        heading_error = float(angle_error_deg(heading_pred, heading_true))
+    uv_gt = prediction.uv_gt if prediction.uv_gt is not None else (np.nan, np.nan)
+    return {
+        "index": index,
+        "panorama": str(sample.get(keys.PANO_NAME, index)),
+        "city": str(sample.get(keys.CITY, "unknown")),
+        "u_pred": round(float(prediction.uv[0]), 3),
+        "v_pred": round(float(prediction.uv[1]), 3),
+        "u_gt": round(float(uv_gt[0]), 3),
+        "v_gt": round(float(uv_gt[1]), 3),
+        "error_m": float(prediction.error_m),
+        "confidence": round(float(prediction.confidence), 6),
+        "heading_true_deg": None if heading_true is None else round(heading_true, 3),
+        "heading_pred_deg": None if heading_pred is None else round(heading_pred, 3),
+        "heading_error_deg": heading_error,
+        "fov_deg": fov_deg,
+        "fov_center_deg": round(centre, 3) if fov_deg is not None else None,
+    }

@@ -1,0 +1,439 @@
+"""Load a localizer once and predict where a panorama was taken on a satellite tile.
+
+``Localizer.from_checkpoint(path).predict(sample)`` returns a :class:`Prediction`: the camera pixel on the tile *as
+given*, metres east/north of the tile centre, latitude/longitude when the tile is georeferenced, the heading when an
+orientation model is loaded (3-DoF), the probability heatmap resampled onto the tile and a confidence.
+
+A sample is a dict with the keys of :mod:`geodistill.keys` at any image size; it is resized to the model's input
+(``pano_height`` x ``2 pano_height`` panorama, ``sat_size`` square tile) and the result is mapped back.
+
+3-DoF: with an orientation model the heading of the panorama centre line is estimated first, the panorama (and its
+visibility mask) is rolled back to north-up with :func:`geodistill.geometry.panorama.roll_panorama` (fractional
+columns interpolated), then the localizer runs. Without one, the sample's ``heading_gt`` is taken as known (VIGOR
+panoramas are north-aligned, heading 0).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from geodistill import keys
+from geodistill.config import ExperimentConfig, OrientationConfig
+from geodistill.errors import CheckpointError, GeoDistillError
+
+logger = logging.getLogger("geodistill.inference")
+
+FovArg = float | None | Sequence[float | None]
+
+
+@dataclass
+class Prediction:
+    """One localization result, in the frame of the tile as the caller gave it.
+
+    Attributes:
+        uv: (2,) predicted camera pixel (u, v) on the given tile, continuous (pixel i covers [i, i+1)).
+        xy_m: (2,) predicted camera position, metres east/north of the tile centre.
+        latlon: (2,) float64 latitude/longitude, or None when the tile is not georeferenced.
+        heading_deg: estimated heading of the panorama centre line (degrees clockwise from north, [0, 360)),
+            or None when no orientation model is loaded.
+        confidence: peak probability of the heatmap.
+        prob_on_tile: (S, S) float32 probability of the score cell under each tile pixel (bilinear; 0 outside the
+            search region), S = the given tile side; None when the caller asked for no heatmap.
+        scores: (H', W') cosine-similarity map of the localizer.
+        meters_per_pixel: metres per pixel of the given tile.
+        fov_mask: (Wp,) bool visible columns of the given panorama.
+        uv_gt: (2,) true pixel on the given tile, or None without ground truth.
+        xy_gt_m: (2,) true metres east/north, or None without ground truth.
+        error_m: Euclidean error in metres, or None without ground truth.
+        heading_gt_deg: the sample's heading, when it has one.
+    """
+
+    uv: np.ndarray
+    xy_m: np.ndarray
+    latlon: np.ndarray | None
+    heading_deg: float | None
+    confidence: float
+    prob_on_tile: np.ndarray | None
+    scores: np.ndarray
+    meters_per_pixel: float
+    fov_mask: np.ndarray
+    uv_gt: np.ndarray | None = None
+    xy_gt_m: np.ndarray | None = None
+    error_m: float | None = None
+    heading_gt_deg: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no heatmaps)."""
+
+        def listed(value):
+            return None if value is None else [float(v) for v in value]
+
+        return {
+            "u": float(self.uv[0]),
+            "v": float(self.uv[1]),
+            "east_m": float(self.xy_m[0]),
+            "north_m": float(self.xy_m[1]),
+            "lat": None if self.latlon is None else float(self.latlon[0]),
+            "lon": None if self.latlon is None else float(self.latlon[1]),
+            "heading_deg": self.heading_deg,
+            "confidence": self.confidence,
+            "meters_per_pixel": self.meters_per_pixel,
+            "visible_fraction": float(self.fov_mask.mean()) if self.fov_mask.size else 1.0,
+            "uv_gt": listed(self.uv_gt),
+            "error_m": self.error_m,
+        }
+
+
+def _pick(value: FovArg, index: int, count: int):
+    if isinstance(value, (list, tuple, np.ndarray, torch.Tensor)):
+        if len(value) != count:
+            raise ValueError(f"expected {count} per-sample values, got {len(value)}")
+        item = value[index]
+        return None if item is None else float(item)
+    return None if value is None else float(value)
+
+
+def _as_tensor(value, dtype=torch.float32) -> torch.Tensor:
+    return value.to(dtype) if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value), dtype=dtype)
+
+
+@dataclass
+class _Query:
+    """A sample brought to the model's input size."""
+
+    pano: torch.Tensor          # 3,Hm,Wm (masked, not yet rolled)
+    sat: torch.Tensor           # 3,Sm,Sm
+    fov_mask: torch.Tensor      # Wm bool
+    fov_mask_given: np.ndarray  # W0 bool
+    mpp_model: float
+    mpp_given: float
+    tile_size: int
+    camera_height_m: float
+    known_heading_deg: float
+    latlon_sat: np.ndarray | None
+    uv_gt: np.ndarray | None
+    xy_gt: np.ndarray | None
+    heading_gt: float | None
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto``/None -> CUDA when available, else CPU; a clear error for an unknown or absent device."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise GeoDistillError(f"device {device!r} is not a device (use auto, cpu, cuda or cuda:N)") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise GeoDistillError(f"device {device!r} asked for, but no CUDA device is available; use cpu or auto")
+    return resolved
+
+
+class Localizer:
+    """A localizer network ready for inference (eval mode, no gradients), optionally with an orientation model.
+
+    Build it with :meth:`from_checkpoint` or :meth:`from_config`, or wrap a network already in memory (the engine's
+    validation) with the constructor. ``predict``/``predict_batch`` accept samples of any size.
+    """
+
+    def __init__(self, model: torch.nn.Module, config: ExperimentConfig, *, device: str | torch.device = "cpu",
+                 role: str = "weak", source: str = "", orientation: torch.nn.Module | None = None,
+                 orientation_config: OrientationConfig | None = None, orientation_source: str = "") -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device)
+        self.config = config
+        self.role = role
+        self.source = source
+        self.orientation = orientation.to(self.device).eval() if orientation is not None else None
+        self.orientation_config = orientation_config
+        self.orientation_source = orientation_source
+
+    @property
+    def _center_shift(self) -> float:
+        """Placement-centre shift of the metric conversion (0 exact; the reference's 0.5 when faithful)."""
+        from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT
+
+        faithful = getattr(self.config.model, "metric_conversion", "exact") == "faithful"
+        return FAITHFUL_CENTER_SHIFT if faithful else 0.0
+
+    @property
+    def pano_height(self) -> int:
+        return int(self.config.data.pano_height)
+
+    @property
+    def sat_size(self) -> int:
+        return int(self.config.data.sat_size)
+
+    @property
+    def orientation_range_deg(self) -> float | None:
+        """Half range of headings the orientation model covers (45 or 180), None without one."""
+        return None if self.orientation_config is None else float(self.orientation_config.range_deg)
+
+    @classmethod
+    def from_config(cls, config: ExperimentConfig, device: str | torch.device = "cpu") -> "Localizer":
+        """A localizer without a checkpoint: pretrained backbone (or random, if the config allows it)."""
+        from geodistill.models.localizer import LocalizerNet
+
+        return cls(LocalizerNet(config.model), config, device=device, role="untrained", source="(no checkpoint)")
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, role: str | None = None, device: str | torch.device = "cpu",
+                        orientation_checkpoint: str | Path | None = None) -> "Localizer":
+        """Load a localizer checkpoint (a run folder means ``<run>/best``).
+
+        Args:
+            path: checkpoint folder or run folder.
+            role: ``student`` or ``teacher`` for a distillation checkpoint (default: its deployed network).
+            device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+            orientation_checkpoint: optional orientation-estimator checkpoint for 3-DoF inference.
+
+        Raises:
+            CheckpointError: missing/damaged checkpoint, wrong task or role, architecture mismatch.
+        """
+        from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
+        from geodistill.models.localizer import LocalizerNet
+
+        folder = resolve_checkpoint(path)
+        checkpoint = load_checkpoint(folder)
+        task = checkpoint.task
+        if task == "orientation":
+            raise CheckpointError(f"{folder} is an orientation-estimator checkpoint; pass it as "
+                                  "--orientation-checkpoint together with a localizer checkpoint")
+        if role is not None and task != "distill" and role not in ("weak", task):
+            raise CheckpointError(f"--role {role} needs a distillation checkpoint; {folder} holds a {task} model")
+        chosen = role or (checkpoint.meta.get("deploy", "student") if task == "distill" else "weak")
+        state_dict = network_for_role(checkpoint, chosen)
+        config = checkpoint.config
+        model = LocalizerNet(_without_pretrained(config).model)
+        load_state_dict_checked(model, state_dict, folder / "weights.safetensors")
+        orientation = orientation_config = None
+        orientation_source = ""
+        if orientation_checkpoint is not None:
+            orientation, orientation_config, orientation_source = load_orientation(orientation_checkpoint)
+        logger.info("loaded %s localizer from %s", chosen, folder)
+        return cls(model, config, device=device, role=chosen, source=str(folder), orientation=orientation,
+                   orientation_config=orientation_config, orientation_source=orientation_source)
+
+    def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
+                with_heatmap: bool = True) -> Prediction:
+        """Localize one sample. ``fov_deg`` limits the view to a window centred ``fov_center_deg`` from the centre
+        line: the image outside it is zeroed and the mask is passed to the localizer."""
+        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap)[0]
+
+    @torch.no_grad()
+    def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
+                      with_heatmap: bool = True) -> list[Prediction]:
+        """Localize several samples at once (FoV arguments: one value for all, or one per sample)."""
+        if not samples:
+            return []
+        queries = [self._prepare(sample, _pick(fov_deg, i, len(samples)), _pick(fov_center_deg, i, len(samples)) or 0.0)
+                   for i, sample in enumerate(samples)]
+        pano = torch.stack([q.pano for q in queries]).to(self.device)           # B,3,Hm,Wm
+        fov_mask = torch.stack([q.fov_mask for q in queries]).to(self.device)   # B,Wm
+        sat = torch.stack([q.sat for q in queries]).to(self.device)             # B,3,Sm,Sm
+        headings = self._estimate_headings(pano, sat) if self.orientation is not None else None
+        align_deg = headings.tolist() if headings is not None else [q.known_heading_deg for q in queries]
+        pano, fov_mask = self._roll_to_north(pano, fov_mask, align_deg)
+        batch = {
+            keys.PANO: pano,
+            keys.SAT: sat,
+            keys.METERS_PER_PIXEL: torch.tensor([q.mpp_model for q in queries], dtype=torch.float32, device=self.device),
+            keys.CAMERA_HEIGHT_M: torch.tensor([q.camera_height_m for q in queries], dtype=torch.float32,
+                                               device=self.device),
+            keys.FOV_MASK: fov_mask,
+        }
+        output = self._forward(batch, None if bool(fov_mask.all()) else fov_mask)
+        return [self._to_prediction(q, output, i, headings, with_heatmap) for i, q in enumerate(queries)]
+
+    def _forward(self, batch: dict, fov_mask: torch.Tensor | None) -> dict:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self.model(batch, fov_mask=fov_mask)
+        finally:
+            self.model.train(was_training)
+
+    def _prepare(self, sample: dict, fov_deg: float | None, fov_center_deg: float) -> _Query:
+        from geodistill.data.images import resize_column_mask, resize_image
+        from geodistill.geometry.fov import fov_column_mask
+        from geodistill.geometry.frames import resize_meters_per_pixel
+
+        pano = _as_tensor(sample[keys.PANO])
+        sat = _as_tensor(sample[keys.SAT])
+        if pano.ndim != 3 or pano.shape[0] != 3 or sat.ndim != 3 or sat.shape[0] != 3 or sat.shape[1] != sat.shape[2]:
+            raise ValueError(f"expected pano (3,H,W) and a square sat (3,S,S), got {tuple(pano.shape)} and "
+                             f"{tuple(sat.shape)}")
+        width_given, tile_size = pano.shape[-1], sat.shape[-1]
+        given_mask = sample.get(keys.FOV_MASK)
+        given_mask = (torch.ones(width_given, dtype=torch.bool) if given_mask is None
+                      else _as_tensor(given_mask, torch.bool).view(-1))
+        if given_mask.shape[0] != width_given:
+            raise ValueError(f"fov_mask has {given_mask.shape[0]} columns, the panorama {width_given}")
+        if fov_deg is not None:
+            given_mask = given_mask & fov_column_mask(width_given, fov_deg, fov_center_deg).view(-1).cpu()
+        height, width = self.pano_height, 2 * self.pano_height
+        model_mask = resize_column_mask(given_mask, width)
+        pano_model = resize_image(pano * given_mask.to(pano.dtype), (height, width)) * model_mask.to(pano.dtype)
+        mpp_given = float(_as_tensor(sample[keys.METERS_PER_PIXEL]))
+        has_gt = bool(sample.get(keys.HAS_GT, keys.UV_GT in sample))
+        heading_gt = _finite_or_none(sample.get(keys.HEADING_GT))
+        return _Query(
+            pano=pano_model,
+            sat=resize_image(sat, (self.sat_size, self.sat_size)),
+            fov_mask=model_mask,
+            fov_mask_given=given_mask.numpy(),
+            mpp_model=float(resize_meters_per_pixel(mpp_given, tile_size, self.sat_size)),
+            mpp_given=mpp_given,
+            tile_size=tile_size,
+            camera_height_m=_finite_or_none(sample.get(keys.CAMERA_HEIGHT_M)) or self.config.model.camera_height_m,
+            known_heading_deg=heading_gt or 0.0,
+            latlon_sat=_latlon_or_none(sample.get(keys.LATLON_SAT)),
+            uv_gt=_as_numpy(sample[keys.UV_GT]) if has_gt and keys.UV_GT in sample else None,
+            xy_gt=_as_numpy(sample[keys.XY_GT]) if has_gt and keys.XY_GT in sample else None,
+            heading_gt=heading_gt,
+        )
+
+    def _estimate_headings(self, pano: torch.Tensor, sat: torch.Tensor) -> torch.Tensor:
+        """(B,) headings in degrees from the orientation model."""
+        output = self.orientation({keys.PANO: pano, keys.SAT: sat})
+        return output[keys.HEADING].detach().to(torch.float32).view(-1)
+
+    def _roll_to_north(self, pano: torch.Tensor, fov_mask: torch.Tensor, headings_deg: list[float]):
+        from geodistill.geometry.panorama import roll_panorama
+
+        if all(abs(h) < 1e-6 for h in headings_deg):
+            return pano, fov_mask
+        delta_deg = -torch.tensor(headings_deg, dtype=torch.float64, device=pano.device)
+        rolled_mask = roll_panorama(fov_mask.to(torch.float32)[:, None, None, :], delta_deg)[:, 0, 0] > 0.5  # B,W
+        return roll_panorama(pano, delta_deg), rolled_mask
+
+    def _to_prediction(self, query: _Query, output: dict, index: int, headings: torch.Tensor | None,
+                       with_heatmap: bool) -> Prediction:
+        from geodistill.geometry.frames import resize_uv, xy_to_latlon
+        from geodistill.models.localizer import CELL_M
+        from geodistill.models.prediction import prob_on_tile
+
+        xy = output[keys.XY_MAX][index].detach().double().cpu().numpy()
+        uv_model = output[keys.UV_MAX][index].detach().double().cpu()
+        uv = np.asarray(resize_uv(uv_model, self.sat_size, query.tile_size), dtype=np.float64)
+        latlon = None
+        if query.latlon_sat is not None:
+            latlon = np.asarray(xy_to_latlon(xy, query.latlon_sat), dtype=np.float64)
+        prob = output[keys.PROB][index].detach()
+        heatmap = None
+        if with_heatmap:
+            cell_m = _as_tensor(output[CELL_M]).view(-1)
+            cell_m = cell_m[index if cell_m.numel() > 1 else 0]
+            heatmap = prob_on_tile(prob[None].float(), cell_m, query.mpp_given, query.tile_size, self._center_shift)
+            heatmap = heatmap[0].cpu().numpy().astype(np.float32)
+        error = None
+        if query.xy_gt is not None:
+            error = float(np.hypot(*(xy - query.xy_gt)))
+        heading = None
+        if headings is not None:
+            heading = float(headings[index]) % 360.0
+        return Prediction(
+            uv=uv, xy_m=xy, latlon=latlon, heading_deg=heading,
+            confidence=float(output[keys.CONFIDENCE][index]),
+            prob_on_tile=heatmap,
+            scores=output[keys.SCORES][index].detach().float().cpu().numpy(),
+            meters_per_pixel=query.mpp_given,
+            fov_mask=query.fov_mask_given,
+            uv_gt=query.uv_gt, xy_gt_m=query.xy_gt, error_m=error, heading_gt_deg=query.heading_gt,
+        )
+
+
+class TileCentreBaseline:
+    """The trivial baseline of the results table: always predicts the tile centre (no model)."""
+
+    role = "baseline"
+    source = "tile centre"
+    orientation = None
+    orientation_range_deg = None
+
+    def __init__(self, pano_height: int = 320, sat_size: int = 512) -> None:
+        self.pano_height = pano_height
+        self.sat_size = sat_size
+
+    def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
+                with_heatmap: bool = True) -> Prediction:
+        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap)[0]
+
+    def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
+                      with_heatmap: bool = True) -> list[Prediction]:
+        from geodistill.geometry.frames import xy_to_latlon
+
+        predictions = []
+        for sample in samples:
+            tile_size = int(_as_tensor(sample[keys.SAT]).shape[-1])
+            width = int(_as_tensor(sample[keys.PANO]).shape[-1])
+            has_gt = bool(sample.get(keys.HAS_GT, keys.UV_GT in sample))
+            xy_gt = _as_numpy(sample[keys.XY_GT]) if has_gt and keys.XY_GT in sample else None
+            latlon_sat = _latlon_or_none(sample.get(keys.LATLON_SAT))
+            heatmap = np.zeros((tile_size, tile_size), np.float32) if with_heatmap else None
+            if heatmap is not None:
+                heatmap[tile_size // 2 - 1 + tile_size % 2: tile_size // 2 + 1, tile_size // 2 - 1 + tile_size % 2:
+                        tile_size // 2 + 1] = 1.0
+            predictions.append(Prediction(
+                uv=np.full(2, tile_size / 2, dtype=np.float64), xy_m=np.zeros(2), heading_deg=None,
+                latlon=None if latlon_sat is None else np.asarray(xy_to_latlon(np.zeros(2), latlon_sat), np.float64),
+                confidence=0.0, prob_on_tile=heatmap, scores=np.zeros((1, 1), np.float32),
+                meters_per_pixel=float(_as_tensor(sample[keys.METERS_PER_PIXEL])), fov_mask=np.ones(width, bool),
+                uv_gt=_as_numpy(sample[keys.UV_GT]) if has_gt and keys.UV_GT in sample else None, xy_gt_m=xy_gt,
+                error_m=None if xy_gt is None else float(np.hypot(*xy_gt)),
+                heading_gt_deg=_finite_or_none(sample.get(keys.HEADING_GT)),
+            ))
+        return predictions
+
+
+def load_orientation(path: str | Path) -> tuple[torch.nn.Module, OrientationConfig, str]:
+    """Load an orientation-estimator checkpoint -> (model in eval mode, its config, folder)."""
+    from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
+    from geodistill.models.orientation import OrientationEstimator
+
+    folder = resolve_checkpoint(path)
+    checkpoint = load_checkpoint(folder)
+    if checkpoint.task != "orientation":
+        raise CheckpointError(f"{folder} holds a {checkpoint.task} model, not an orientation estimator "
+                              "(train one with train.task=orientation)")
+    config = checkpoint.config
+    model = OrientationEstimator(_without_pretrained(config).orientation)
+    load_state_dict_checked(model, network_for_role(checkpoint), folder / "weights.safetensors")
+    return model.eval(), config.orientation, str(folder)
+
+
+def _without_pretrained(config: ExperimentConfig) -> ExperimentConfig:
+    """A copy that builds the network without fetching backbone weights (the checkpoint supplies them)."""
+    config = copy.deepcopy(config)
+    config.model.pretrained = False
+    config.model.allow_random_init = True
+    config.orientation.pretrained = False
+    config.orientation.allow_random_init = True
+    return config
+
+
+def _finite_or_none(value) -> float | None:
+    if value is None:
+        return None
+    number = float(_as_tensor(value).view(-1)[0])
+    return number if math.isfinite(number) else None
+
+
+def _latlon_or_none(value) -> np.ndarray | None:
+    if value is None:
+        return None
+    latlon = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+    return latlon if latlon.shape == (2,) and np.isfinite(latlon).all() else None
+
+
+def _as_numpy(value) -> np.ndarray:
+    return np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+

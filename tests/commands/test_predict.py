@@ -1,0 +1,131 @@
+"""``python -m geodistill predict``: clear errors (exit 2) on bad input, JSON on a good pair and on a pairs CSV."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from geodistill.checkpoint import save_checkpoint
+from geodistill.cli import main
+from geodistill.config import config_from_dict
+from geodistill.geometry.frames import meters_per_pixel_at, xy_to_latlon
+
+TINY = {
+    "model": {"backbone": "tiny_cnn", "pretrained": False, "allow_random_init": True, "decoder_width": 16,
+              "level_channels": [16, 8, 4]},
+    "data": {"pano_height": 32, "sat_size": 64},
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_shipped_models(monkeypatch, tmp_path):
+    """Defaults (checkpoints/geodistill_student, checkpoints/orientation) come from an empty folder."""
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path / "shipped"))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    from geodistill.models.localizer import LocalizerNet
+
+    folder = tmp_path_factory.mktemp("predict")
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 80, 3), dtype=np.uint8)).save(folder / "pano.png")
+    Image.fromarray(rng.integers(0, 255, (80, 80, 3), dtype=np.uint8)).save(folder / "sat.png")
+    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(folder / "wide.png")
+    config = config_from_dict(TINY)
+    torch.manual_seed(0)
+    save_checkpoint(folder / "run" / "best", config, {"model": LocalizerNet(config.model).state_dict()},
+                    {"task": "weak", "role": "weak"})
+    return folder
+
+
+def run_cli(capsys, *argv):
+    code = main(["predict", *map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_good_pair_prints_json(files, capsys):
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
+                             files / "sat.png", "--mpp", "0.5", "--sat-latlon", "41.8779,-87.6894", "--json",
+                             "--device", "cpu")
+    assert code == 0, err
+    document = json.loads(out)
+    prediction = document["prediction"]
+    assert document["role"] == "weak" and document["checkpoint"].endswith("best")
+    u, v, east, north = prediction["u"], prediction["v"], prediction["east_m"], prediction["north_m"]
+    assert 0 <= u <= 80 and 0 <= v <= 80  # pixel on the 80-px tile as given
+    assert u == pytest.approx(40 + east / 0.5, abs=1e-3) and v == pytest.approx(40 - north / 0.5, abs=1e-3)
+    lat, lon = xy_to_latlon(np.array([east, north]), np.array([41.8779, -87.6894]))
+    assert (prediction["lat"], prediction["lon"]) == pytest.approx((lat, lon), abs=1e-9)
+    assert prediction["heading_deg"] is None and prediction["meters_per_pixel"] == pytest.approx(0.5)
+
+
+def test_zoom_and_fov(files, capsys):
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
+                             files / "sat.png", "--zoom", "20", "--sat-latlon", "41.8779,-87.6894", "--fov", "90",
+                             "--fov-center", "45", "--json")
+    assert code == 0, err
+    prediction = json.loads(out)["prediction"]
+    assert prediction["meters_per_pixel"] == pytest.approx(float(meters_per_pixel_at(41.8779, 20)))
+    assert prediction["visible_fraction"] == pytest.approx(0.25)
+
+
+def test_pairs_csv(files, capsys):
+    (files / "pairs.csv").write_text("pano,sat,mpp,zoom,lat,lon\npano.png,sat.png,0.5,,,\n"
+                                     "pano.png,sat.png,,20,41.8779,-87.6894\n")
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pairs", files / "pairs.csv", "--json")
+    assert code == 0, err
+    predictions = json.loads(out)["predictions"]
+    assert len(predictions) == 2 and predictions[0]["lat"] is None and predictions[1]["lat"] is not None
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pairs", files / "pairs.csv")
+    assert code == 0 and out.count("pano.png in sat.png") == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png"], "--mpp"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--zoom", "20"], "--sat-latlon"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--sat-latlon", "north"], "LAT,LON"),
+    (["--pano", "{d}/missing.png", "--sat", "{d}/sat.png", "--mpp", "0.5"], "missing.png"),
+    (["--pano", "{d}/wide.png", "--sat", "{d}/sat.png", "--mpp", "0.5"], "twice as wide"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/wide.png", "--mpp", "0.5"], "square"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "-1"], "positive"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--fov", "400"], "--fov"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--fov-center", "30"], "--fov-center"),
+    (["--pairs", "{d}/nope.csv"], "nope.csv"),
+    (["--pairs", "{d}/bad.csv"], "mpp or zoom"),
+    (["--pairs", "{d}/badrow.csv"], "line 2"),
+])
+def test_bad_inputs_exit_2_with_a_clear_message(files, capsys, argv, message):
+    (files / "bad.csv").write_text("pano,sat\npano.png,sat.png\n")
+    (files / "badrow.csv").write_text("pano,sat,mpp\npano.png,sat.png,abc\n")
+    argv = [a.format(d=files) for a in argv]
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", *argv)
+    assert code == 2
+    assert message in err
+
+
+def test_missing_default_checkpoint_is_explained(files, capsys):
+    code, out, err = run_cli(capsys, "--pano", files / "pano.png", "--sat", files / "sat.png", "--mpp", "0.5")
+    assert code == 2 and "geodistill_student" in err and "--checkpoint" in err
+
+
+def test_default_checkpoint_is_used(files, capsys, monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path))
+    shutil.copytree(files / "run" / "best", tmp_path / "geodistill_student")
+    code, out, err = run_cli(capsys, "--pano", files / "pano.png", "--sat", files / "sat.png", "--mpp", "0.5",
+                             "--json")
+    assert code == 0, err
+    assert json.loads(out)["checkpoint"].endswith("geodistill_student")
+
+
+def test_unknown_device_is_a_clear_error(files, capsys):
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
+                             files / "sat.png", "--mpp", "0.5", "--device", "gpu")
+    assert code == 2 and "'gpu' is not a device" in err

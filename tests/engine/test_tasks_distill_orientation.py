@@ -1,0 +1,182 @@
+"""The distillation and orientation tasks: their recipes train and evaluate end to end on the CPU."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from geodistill import keys
+from geodistill.checkpoint import load_checkpoint, save_checkpoint
+from geodistill.config import load_config
+from geodistill.engine.distributed import DistContext
+from geodistill.errors import CheckpointError
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = REPO / "training" / "configs"
+
+
+def _fake_vigor_writer():
+    """The hand-written VIGOR-layout root of the data tests (tests/data/conftest.py)."""
+    path = REPO / "tests" / "data" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("geodistill_tests_fake_vigor", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module.write_fake_vigor
+
+
+def _overrides(root: Path) -> list[str]:
+    return [f"data.root={root}", "data.synthetic.generate=false", "data.pano_height=32", "data.sat_size=64",
+            "data.area=same", "train.batch_size=2"]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """A tiny VIGOR-layout root and a weak checkpoint of the tiny.yaml localizer (random decoders)."""
+    from geodistill.models.localizer import LocalizerNet
+
+    base = tmp_path_factory.mktemp("distill_orientation")
+    _fake_vigor_writer()(base / "vigor", panos_per_city=6)
+    weak = load_config(RECIPES / "tiny.yaml", _overrides(base / "vigor"))
+    torch.manual_seed(0)
+    weak_net = LocalizerNet(weak.model)
+    save_checkpoint(base / "weak" / "best", weak, {"model": weak_net.state_dict()}, {"task": "weak", "role": "weak"})
+    return base
+
+
+def _distill_config(workspace: Path, *extra: str):
+    overrides = [*_overrides(workspace / "vigor"), f"distill.init_checkpoint={workspace / 'weak'}", *extra]
+    return load_config(RECIPES / "tiny_distill.yaml", overrides)
+
+
+def _test_split(workspace: Path):
+    from geodistill.data.vigor import VigorDataset
+
+    return VigorDataset(workspace / "vigor", area="same", split="test", pano_height=32, sat_size=64)
+
+
+def test_tiny_distill_trains_and_evaluates(workspace):
+    from geodistill.engine.loop import train
+    from geodistill.evaluation import evaluate_localizer
+    from geodistill.inference import Localizer
+
+    run = workspace / "tiny_distill"
+    result = train(_distill_config(workspace), run_dir=run)
+    assert result.status == "done" and result.epoch == 2
+
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    assert steps and all(math.isfinite(e["loss/distill"]) for e in steps)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert len(epochs) == 2
+    for role in ("student", "teacher"):
+        assert math.isfinite(epochs[-1][f"val/{role}/mean_m"])
+
+    best = load_checkpoint(run)
+    assert best.meta["task"] == "distill" and best.meta["role"] == "student" and best.meta["deploy"] == "student"
+    assert set(best.state_dicts) == {"teacher", "student"}
+    teacher_best = load_checkpoint(run / "best_teacher")
+    assert teacher_best.meta["deploy"] == "teacher" and teacher_best.meta["role"] == "teacher"
+
+    initial = load_checkpoint(workspace / "weak").state_dicts["model"]
+    last = load_checkpoint(run / "last").state_dicts
+    decoder = [name for name in initial if name.startswith("pano_decoder.") and initial[name].is_floating_point()]
+    backbone = [name for name in initial if name.startswith("backbone.")]
+    assert any(not torch.equal(last["student"][n], initial[n]) for n in decoder), "the student trained"
+    assert any(not torch.equal(last["teacher"][n], initial[n]) for n in decoder), "the teacher followed by EMA"
+    assert any(not torch.equal(last["teacher"][n], last["student"][n]) for n in decoder), "EMA, not a copy"
+    for name in backbone:
+        assert torch.equal(last["student"][name], initial[name]) and torch.equal(last["teacher"][name], initial[name])
+
+    dataset = _test_split(workspace)
+    for role in ("student", "teacher"):
+        localizer = Localizer.from_checkpoint(run, role=role)
+        assert localizer.role == role
+        report = evaluate_localizer(localizer, dataset, fov_deg=180.0, seed=0).to_dict()
+        assert report["n"] == len(dataset) and math.isfinite(report["mean_m"])
+
+
+def test_tiny_orientation_trains_and_evaluates(workspace):
+    from geodistill.engine.loop import train
+    from geodistill.evaluation import evaluate_localizer
+    from geodistill.inference import Localizer
+
+    run = workspace / "tiny_orientation"
+    config = load_config(RECIPES / "tiny_orientation.yaml", _overrides(workspace / "vigor"))
+    result = train(config, run_dir=run)
+    assert result.status == "done"
+    epochs = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    epochs = [e for e in epochs if e["event"] == "epoch"]
+    assert len(epochs) == 2 and 0.0 <= epochs[-1]["val/ori_mean_deg"] <= 90.0
+    best = load_checkpoint(run)
+    assert best.meta["task"] == "orientation" and best.meta["role"] == "orientation"
+    assert set(best.state_dicts) == {"model"}
+
+    localizer = Localizer.from_checkpoint(workspace / "weak", orientation_checkpoint=run)
+    report = evaluate_localizer(localizer, _test_split(workspace), orientation="45", seed=0).to_dict()
+    assert math.isfinite(report["mean_m"]) and 0.0 <= report["ori_mean_deg"] <= 90.0
+
+
+def test_distillation_needs_a_weak_checkpoint(workspace, tmp_path):
+    from geodistill.engine.tasks.distill import DistillTask
+
+    with pytest.raises(CheckpointError, match="tiny.yaml"):
+        DistillTask(_distill_config(workspace, "distill.init_checkpoint="), DistContext())
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        DistillTask(_distill_config(workspace, f"distill.init_checkpoint={tmp_path / 'missing'}"), DistContext())
+    config = _distill_config(workspace)
+    save_checkpoint(tmp_path / "ori", config, {"model": {}}, {"task": "orientation", "role": "orientation"})
+    with pytest.raises(CheckpointError, match="weak-baseline"):
+        DistillTask(_distill_config(workspace, f"distill.init_checkpoint={tmp_path / 'ori'}"), DistContext())
+
+
+def test_init_checkpoint_by_run_name_under_the_runs_root(workspace, monkeypatch):
+    from geodistill.engine.tasks.distill import resolve_init_checkpoint
+
+    monkeypatch.setenv("GEODISTILL_RUNS", str(workspace))
+    assert resolve_init_checkpoint("weak") == workspace / "weak" / "best"
+
+
+def test_per_step_ema_follows_the_cosine_momentum_schedule(workspace):
+    from geodistill.engine.tasks.distill import DistillTask
+
+    task = DistillTask(_distill_config(workspace, "distill.ema_mode=per_step", "distill.ema_momentum=0.5",
+                                       "distill.ema_momentum_final=0.9"), DistContext())
+    task.total_steps = 5
+    assert task.momentum_at_step(1) == pytest.approx(0.5)
+    assert task.momentum_at_step(3) == pytest.approx(0.7)
+    assert task.momentum_at_step(5) == pytest.approx(0.9)
+    teacher = task.pipeline.teacher.module
+    with torch.no_grad():
+        for parameter in task.pipeline.student.pano_decoder.parameters():
+            parameter.add_(1.0)
+    before = {n: t.clone() for n, t in teacher.state_dict().items()}
+    task.on_epoch_end(0)  # per-step mode: no update at the epoch end
+    assert all(torch.equal(t, before[n]) for n, t in teacher.state_dict().items())
+    task.on_step_end(1, 0)
+    name = next(n for n in before if n.startswith("pano_decoder.") and n.endswith("weight"))
+    torch.testing.assert_close(teacher.state_dict()[name], before[name] + 0.5)
+    assert task.checkpoint_meta() == {"task": "distill", "role": "student", "deploy": "student"}
+
+
+def test_orientation_turns_each_panorama_to_its_target_heading():
+    from geodistill.engine.tasks.orientation import turn_to_heading, validation_yaws
+    from geodistill.models.orientation import rotate_panoramas
+
+    width = 36
+    pano = torch.rand(2, 3, 4, width)
+    batch = {keys.PANO: pano, keys.HEADING_GT: torch.tensor([20.0, 0.0])}
+    turned = turn_to_heading(batch, torch.tensor([-10.0, 30.0]))  # whole columns: 10 deg per column
+    assert turned[keys.HEADING_GT].tolist() == [-10.0, 30.0]
+    torch.testing.assert_close(turned[keys.PANO][0], rotate_panoramas(pano[:1], -30.0)[0])
+    torch.testing.assert_close(turned[keys.PANO][1], torch.roll(pano[1], -3, dims=-1))
+    assert batch[keys.PANO] is pano  # the input batch is left alone
+    yaws = validation_yaws([0, 1, 2, 3], 45.0, seed=7)
+    assert torch.equal(yaws[2:], validation_yaws([2, 3], 45.0, seed=7))  # independent of batching
+    assert bool((yaws.abs() <= 45.0).all()) and len(set(yaws.tolist())) == 4

@@ -1,0 +1,122 @@
+"""Config layering (defaults <- YAML <- overrides), type checks, booleans, unknown keys, shipped recipes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geodistill.config import (
+    ConfigError,
+    ExperimentConfig,
+    config_diff,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    parse_overrides,
+    save_config,
+)
+
+RECIPES = Path(__file__).resolve().parent.parent / "training" / "configs"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_defaults_then_yaml_then_overrides(tmp_path):
+    recipe = write(tmp_path / "r.yaml", "optim:\n  lr: 3.0e-4\ntrain:\n  epochs: 4\n")
+    config = load_config(recipe, ["train.epochs=7", "data.area=same"])
+    assert config.optim.lr == pytest.approx(3e-4)      # from the YAML
+    assert config.train.epochs == 7                     # override beats YAML
+    assert config.data.area == "same"
+    assert config.optim.weight_decay == ExperimentConfig().optim.weight_decay  # untouched default
+    assert config.name == "r"                           # recipe stem when the recipe has no name
+
+
+def test_base_chain_and_cycle(tmp_path):
+    write(tmp_path / "a.yaml", "train:\n  epochs: 3\n  batch_size: 2\n")
+    child = write(tmp_path / "b.yaml", "base: a.yaml\ntrain:\n  epochs: 5\n")
+    config = load_config(child)
+    assert (config.train.epochs, config.train.batch_size) == (5, 2)
+    write(tmp_path / "c.yaml", "base: d.yaml\n")
+    write(tmp_path / "d.yaml", "base: c.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "c.yaml")
+
+
+@pytest.mark.parametrize("text,expected", [("true", True), ("yes", True), ("1", True), ("On", True),
+                                           ("false", False), ("no", False), ("0", False), ("off", False)])
+def test_boolean_overrides(text, expected):
+    assert load_config(None, [f"train.tensorboard={text}"]).train.tensorboard is expected
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.tensorboard=maybe", "not a boolean"),
+    ("train.epochs=2.5", "not an integer"),
+    ("optim.lr=fast", "not a number"),
+    ("data.area=moon", "not one of"),
+    ("model.levels=3", "expected a list"),
+    ("train.epoch=3", "unknown key 'train.epoch'"),
+    ("nonsense=1", "unknown key 'nonsense'"),
+    ("train.epochs", "key=value"),
+])
+def test_bad_overrides_are_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_unknown_key_lists_valid_ones(tmp_path):
+    recipe = write(tmp_path / "r.yaml", "optim:\n  learning_rate: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(recipe)
+    assert "optim.learning_rate" in str(info.value) and "lr" in str(info.value)
+
+
+def test_override_values_are_yaml_scalars():
+    nested = parse_overrides(["model.levels=[0, 1, 2]", "optim.lr=1e-3", "name=run one"])
+    assert nested == {"model": {"levels": [0, 1, 2]}, "optim": {"lr": "1e-3"}, "name": "run one"}
+    assert load_config(None, ["optim.lr=3e-4"]).optim.lr == pytest.approx(3e-4)  # YAML 1.1 reads it as a string
+    config = load_config(None, ["model.levels=[0,1,2]", "train.epochs=3.0"])
+    assert config.model.levels == [0, 1, 2] and config.train.epochs == 3
+
+
+def test_save_load_round_trip_and_diff(tmp_path):
+    config = load_config(None, ["optim.lr=2e-4", "model.levels=[1,2]", "name=x"])
+    for suffix in ("yaml", "json"):
+        path = tmp_path / f"c.{suffix}"
+        save_config(config, path)
+        if suffix == "yaml":
+            again = load_config(path)
+            assert config_to_dict(again) == config_to_dict(config)
+    changed = load_config(None, ["optim.lr=3e-4", "model.levels=[1,2]", "name=x"])
+    diff = config_diff(config_to_dict(config), config_to_dict(changed))
+    assert diff == ["optim.lr: 0.0002 -> 0.0003"]
+
+
+def test_bad_yaml_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path / "bad.yaml", "train: [unclosed\n"))
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(write(tmp_path / "list.yaml", "- 1\n- 2\n"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("recipe", sorted(p.name for p in RECIPES.glob("*.yaml")))
+def test_shipped_recipes_load(recipe):
+    config = load_config(RECIPES / recipe)
+    assert config.name == Path(recipe).stem
+    assert config_from_dict(config_to_dict(config)) == config
+
+
+def test_recipe_contents():
+    vigor = load_config(RECIPES / "vigor_weak.yaml")
+    assert (vigor.train.batch_size, vigor.train.epochs, vigor.optim.lr, vigor.optim.weight_decay) == (8, 10, 1e-4, 1e-5)
+    assert vigor.optim.clip_grad_norm == 1.0 and vigor.model.backbone == "dinov2_vitb14"
+    faithful = load_config(RECIPES / "faithful_weak.yaml")
+    assert faithful.preset == "faithful" and faithful.model.backbone == "dinov2_vitb14"
+    assert (faithful.model.normalization, faithful.model.bev_grid, faithful.distill.fov.sampler) == ("symmetric", "faithful", "faithful")
+    tiny = load_config(RECIPES / "tiny.yaml")
+    assert tiny.data.synthetic.generate and tiny.model.allow_random_init and tiny.data.sat_size <= 128
