@@ -139,6 +139,12 @@ def unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, DistributedDataParallel) else module
 
 
+def parameters_without_gradient(module: nn.Module, limit: int = 5) -> list[str]:
+    """Names of (at most ``limit``) parameters with ``requires_grad`` whose ``.grad`` is None after a backward."""
+    names = [name for name, p in unwrap(module).named_parameters() if p.requires_grad and p.grad is None]
+    return names[:limit] + (["..."] if len(names) > limit else [])
+
+
 def sync_buffers(module: nn.Module, ctx: DistContext, src: int = 0) -> None:
     """Overwrite every buffer of ``module`` (BatchNorm statistics ...) with rank ``src``'s, in few broadcasts.
 

@@ -1,8 +1,9 @@
 """The training loop shared by every task: ``train(config, run_dir, resume, force) -> TrainResult``.
 
-Per step: forward and per-sample losses (``task.train_step``), mean, non-finite check, backward, gradient
-averaging over ranks, global-norm clipping, AdamW step with the scheduled learning rate, task hook, step
-event. Per epoch: task hook, validation on the val split (rank 0), ``last/`` and, when the selection metric
+Per step: forward and per-sample losses (the task's :class:`~geodistill.engine.tasks.base.TrainStep`, in
+``DistributedDataParallel`` under torchrun), mean, non-finite check, backward (DDP averages the gradients
+over ranks), global-norm clipping, AdamW step with the scheduled learning rate, buffer broadcast from rank
+0, task hook, step event. Per epoch: task hook, validation on the val split (rank 0), ``last/`` and, when the selection metric
 improves, ``best/``. Selection uses ground-truth positions of the validation split (method.md §1): it
 leaks fine labels into a weakly supervised pipeline, kept for comparability with the paper;
 ``train.select_by=last`` avoids it.
@@ -136,7 +137,10 @@ class Trainer:
         self.trainable = list(self.task.trainable_parameters())
         if not self.trainable:
             raise TrainingError(f"task {config.train.task!r} has no trainable parameters")
-        self._sync_from_rank0()
+        self.step_module = dist_utils.wrap_for_training(self.task.train_step_module(), self.ctx,
+                                                        find_unused_parameters=self.task.find_unused_parameters)
+        self._sync_untrained_from_rank0()
+        self._checked_gradients = False
         train_set, val_set = task_cls.build_datasets(config, self.ctx)
         self.train_loader = build_train_loader(train_set, config, self.ctx)
         self.val_loader = build_val_loader(val_set, config, self.ctx) if len(val_set) else None
@@ -157,9 +161,25 @@ class Trainer:
         self.stop = StopRequest()
         self.stopping = False
 
-    def _sync_from_rank0(self) -> None:
-        for net in self.task.networks().values():
-            dist_utils.broadcast_tensors(list(net.parameters()) + list(net.buffers()), self.ctx)
+    def _sync_untrained_from_rank0(self) -> None:
+        """Broadcast the networks outside DDP (for example an EMA teacher); DDP synchronised the others."""
+        if not self.ctx.enabled:
+            return
+        in_ddp = {id(t) for t in list(self.step_module.parameters()) + list(self.step_module.buffers())}
+        tensors = {id(t): t for net in self.task.networks().values()
+                   for t in list(net.parameters()) + list(net.buffers()) if id(t) not in in_ddp}
+        dist_utils.broadcast_tensors(tensors.values(), self.ctx)
+
+    def _check_every_parameter_got_a_gradient(self) -> None:
+        """DDP without ``find_unused_parameters`` would stall the next step on a trainable parameter that got no
+        gradient, with an obscure error; name it instead (checked after the first backward pass)."""
+        self._checked_gradients = True
+        if not self.ctx.enabled or self.task.find_unused_parameters:
+            return
+        unused = dist_utils.parameters_without_gradient(self.step_module)
+        if unused:
+            raise TrainingError(f"task {self.task.name!r}: trainable parameters without a gradient ({', '.join(unused)}); "
+                                "set find_unused_parameters = True on the task class for DistributedDataParallel")
 
     def _restore(self) -> None:
         ckpt = load_checkpoint(self.resume_from, train_state=True)
@@ -230,7 +250,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
-        losses = {k: v.float().mean() for k, v in self.task.train_step(batch_to_device(batch, self.ctx.device)).items()}
+        losses = {k: v.float().mean() for k, v in self.step_module(batch_to_device(batch, self.ctx.device)).items()}
         total = losses["total"]
         nonfinite = dist_utils.all_reduce_sum(torch.tensor([0.0 if torch.isfinite(total) else 1.0]), self.ctx)
         if nonfinite[0] > 0:
@@ -239,13 +259,13 @@ class Trainer:
                 f"non-finite loss at epoch {self.epoch + 1}, step {self.step + 1} ({values}); stopping. "
                 f"Try a lower optim.lr (now {self.config.optim.lr:g}) or gradient clipping (optim.clip_grad_norm)"
             )
-        total.backward()
-        dist_utils.average_gradients(self.trainable, self.ctx)
+        total.backward()  # under DDP this also averages the gradients over ranks
+        if not self._checked_gradients:
+            self._check_every_parameter_got_a_gradient()
         if self.config.optim.clip_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.trainable, self.config.optim.clip_grad_norm)
         self.optimizer.step()
-        for net in self.task.networks().values():
-            dist_utils.broadcast_tensors(list(net.buffers()), self.ctx)
+        dist_utils.sync_buffers(self.step_module, self.ctx)  # BatchNorm statistics: rank 0's, before the hooks
         self.step += 1
         self.batch_in_epoch += 1
         self.task.on_step_end(self.step, self.epoch)

@@ -1,8 +1,8 @@
 """The Task interface: what the training loop needs to know about one kind of training.
 
 The loop (:mod:`geodistill.engine.loop`) is task-agnostic. A task owns its networks, computes losses and
-validates; the loop owns the optimizer, schedules, distributed averaging, events, checkpoints, SIGINT
-and resume. To add a task, subclass :class:`Task`, implement the four abstract members and register the
+validates; the loop owns the optimizer, schedules, ``DistributedDataParallel``, events, checkpoints,
+SIGINT and resume. To add a task, subclass :class:`Task`, implement the four abstract members and register the
 class in :data:`geodistill.engine.tasks.TASKS` under its ``TrainConfig.task`` name:
 
 ```python
@@ -30,6 +30,17 @@ Before the first step the loop sets ``task.run_dir`` (the run folder on rank 0, 
 task that saves extra checkpoints such as ``best_<role>/``) and ``task.total_steps`` (the run length,
 for step-indexed schedules).
 
+**Distributed training.** The loop never calls ``train_step`` directly: it calls a
+:class:`TrainStep` module (``task.train_step_module()``) whose ``forward(batch)`` is ``task.train_step(batch)``
+and which registers the networks being trained (``trained_networks()``: by default every network with a
+trainable parameter). Under ``torchrun`` that module is wrapped in ``DistributedDataParallel``, so
+``train_step`` may call any method of its networks (``all_pairs_distance``, a pipeline's student path),
+not only ``forward``: DDP averages the gradients of the trainable parameters whatever path produced the
+loss. Networks that are not trained (an EMA teacher, ``requires_grad=False`` throughout) stay outside DDP
+and must evolve identically on every rank (they do when they follow the synchronised student). Every
+trainable parameter must get a gradient in every step; a task where some do not sets
+``find_unused_parameters = True``.
+
 Optional overrides: ``checkpoint_meta()`` (role/deploy); ``selection_metric`` (the lower-is-better
 validation key that picks ``best/``; multi-network tasks use per-role keys such as ``"student/mean_m"``);
 ``on_step_end(step, epoch)`` and ``on_epoch_end(epoch)`` (for example the EMA teacher update);
@@ -48,11 +59,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from geodistill.checkpoint import load_state_dict_checked
 from geodistill.config import ExperimentConfig
 from geodistill.engine.distributed import DistContext
-from geodistill.errors import CheckpointError
+from geodistill.errors import CheckpointError, GeoDistillError
 
 
 def batch_to_device(batch: dict, device: torch.device) -> dict:
@@ -60,11 +72,34 @@ def batch_to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
+class TrainStep(nn.Module):
+    """The module the loop runs (and wraps in ``DistributedDataParallel``): ``forward(batch)`` is
+    ``task.train_step(batch)``.
+
+    It registers the trained networks as submodules (``trained.<name>``), so that DDP sees their
+    parameters and buffers; the task is a plain attribute, not a submodule.
+
+    Args:
+        task: the task whose ``train_step`` computes the losses.
+        networks: name -> trained network (the same objects the task uses).
+    """
+
+    def __init__(self, task: "Task", networks: dict[str, nn.Module]):
+        super().__init__()
+        self.trained = nn.ModuleDict(networks)
+        self.task = task
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Per-sample (B,) losses (or scalars) of ``batch``, ``"total"`` included."""
+        return self.task.train_step(batch)
+
+
 class Task:
     """Base class of trainable tasks; see the module docstring for the contract."""
 
     name = "task"
     selection_metric = "mean_m"
+    find_unused_parameters = False  # DDP: some trainable parameters may get no gradient in a step
 
     def __init__(self, config: ExperimentConfig, ctx: DistContext):
         self.config = config
@@ -83,6 +118,24 @@ class Task:
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """Losses of one batch: per-sample (B,) terms (or scalars) plus ``"total"``; the loop averages."""
         raise NotImplementedError
+
+    def trained_networks(self) -> dict[str, nn.Module]:
+        """The networks that ``train_step`` trains (registered in :class:`TrainStep`, hence in DDP);
+        default: every network holding a parameter with ``requires_grad``."""
+        return {name: net for name, net in self.networks().items() if any(p.requires_grad for p in net.parameters())}
+
+    def train_step_module(self) -> TrainStep:
+        """The :class:`TrainStep` of this task; checks that it holds every trainable parameter."""
+        step = TrainStep(self, self.trained_networks())
+        held = {id(p) for p in step.parameters()}
+        outside = sum(1 for p in self.trainable_parameters() if id(p) not in held)
+        if outside:
+            raise GeoDistillError(
+                f"task {self.name!r}: {outside} trainable parameter tensor(s) belong to none of its trained networks "
+                f"({', '.join(step.trained) or 'none'}); DDP would not average their gradients. "
+                "Return their network from trained_networks()"
+            )
+        return step
 
     def validate(self, loader) -> dict[str, float]:
         """Metrics over a validation loader (called on rank 0 only, in eval mode, under no_grad)."""

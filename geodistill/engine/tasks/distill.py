@@ -114,6 +114,10 @@ class DistillTask(Task):
     def trainable_parameters(self) -> list[torch.nn.Parameter]:
         return self.pipeline.trainable_parameters()
 
+    def trained_networks(self) -> dict[str, torch.nn.Module]:
+        """Only the student is trained (and wrapped in DDP); the EMA teacher follows it identically on every rank."""
+        return {"student": self.pipeline.student}
+
     def set_train_mode(self) -> None:
         self.pipeline.train()  # the EMA teacher stays in eval mode, the frozen backbone too
 

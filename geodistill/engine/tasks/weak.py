@@ -8,7 +8,9 @@ on its own tile and reports the argmax error in metres (``xy_max`` against ``xy_
 With ``train.gather_negatives`` under DDP, every rank gathers the satellite features and templates of all
 ranks (gradients flow back through the gather) and computes the loss of the global batch, so a rank's
 satellites are also scored against the other ranks' panoramas. Every rank then computes the global
-all-pairs correlation, which costs ``world_size``× the correlation of one rank's batch.
+all-pairs correlation, which costs ``world_size``× the correlation of one rank's batch. Every rank then
+holds the same global loss; the gather's backward sums every rank's gradient for a rank's own rows, and
+DDP's average over ranks turns that into exactly the gradient of the global loss.
 """
 
 from __future__ import annotations
