@@ -1,0 +1,359 @@
+"""The handlers of GeoDistill Studio's interface (``app.py``): short functions over the core's public API.
+
+They take and return plain values (sample dicts, predictions, numpy images, HTML), so tests call them
+without a server. The one piece of shared state is the model cache: a localizer is built once per
+checkpoint, never per request. The core's errors become ``gr.Error`` messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+import threading
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from geodistill import settings
+from geodistill.config import ConfigError, ExperimentConfig, load_config
+from geodistill.engine.jobs import JobManager
+from geodistill.errors import GeoDistillError
+from geodistill.viz import panels, plots, webmap
+
+logger = logging.getLogger("geodistill.app")
+
+COMPUTE = "compute"          # one concurrency group, limit 1, for every handler that runs a model
+MAX_UPLOAD_MB = 25
+UNTRAINED = "untrained"      # model choice without a checkpoint (pretrained backbone, random decoders)
+SOURCES = ["bundled sample", "VIGOR root", "upload"]
+TASKS = [("weak baseline", "weak"), ("GeoDistill (from a checkpoint)", "distill"), ("orientation", "orientation")]
+RECIPES_DIR = settings.REPO_ROOT / "training" / "configs"
+
+JOBS = JobManager()
+_MODELS: dict[tuple, object] = {}  # (checkpoint, role, orientation) -> Localizer; the only shared state
+_MODELS_LOCK = threading.Lock()
+
+
+def user_errors(handler):
+    """Show the core's errors as ``gr.Error`` messages (never a traceback in the page)."""
+
+    @functools.wraps(handler)
+    def wrapped(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (GeoDistillError, ConfigError, ValueError, FileNotFoundError) as error:
+            raise gr.Error(str(error)) from error
+        except Exception as error:
+            logger.exception("unexpected error in %s", handler.__name__)
+            raise gr.Error(f"unexpected {type(error).__name__}: {error} (details in the server log)") from error
+
+    return wrapped
+
+
+def _checkpoint(name: str) -> Path | None:
+    folder = settings.checkpoints_dir() / name
+    return folder if (folder / "config.json").is_file() else None
+
+
+def untrained_config() -> ExperimentConfig:
+    """The model used when no checkpoint exists: packaged pretrained backbone, random decoders, small inputs."""
+    config = ExperimentConfig()
+    config.model.allow_random_init = True
+    config.data.pano_height, config.data.sat_size = 128, 256
+    return config
+
+
+def get_localizer(checkpoint: str | None, role: str | None = None, orientation: str | None = None):
+    """The cached localizer of a checkpoint (None: the untrained one); built once per key."""
+    from geodistill.inference import Localizer
+
+    key = (checkpoint, role, orientation)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            if checkpoint is None:
+                _MODELS[key] = Localizer.from_config(untrained_config(), device="auto")
+            else:
+                _MODELS[key] = Localizer.from_checkpoint(checkpoint, role=role, device="auto",
+                                                         orientation_checkpoint=orientation)
+        return _MODELS[key]
+
+
+def model_choices() -> list[tuple[str, str]]:
+    """(label, value) of every model the app can use: shipped, finished runs, and the untrained fallback."""
+    choices = [(f"shipped: {name}", f"shipped:{name}") for name in ("geodistill_student", "weak_baseline")
+               if _checkpoint(name)]
+    choices += [(f"run: {run.name}", str(run.path)) for run in JOBS.list_runs()
+                if JOBS.checkpoint(run.name) and run.task != "orientation"]
+    return choices + [("untrained (no checkpoint)", UNTRAINED)]
+
+
+def teacher_and_student(choice: str):
+    """The (teacher, student) localizers of a model choice. The teacher always sees the full panorama."""
+    from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
+
+    orientation = _checkpoint("orientation")
+    orientation = str(orientation) if orientation else None
+    if choice == UNTRAINED or not choice:
+        model = get_localizer(None)
+        return model, model
+    if choice.startswith("shipped:"):
+        name = choice.split(":", 1)[1]
+        student = get_localizer(str(_checkpoint(name)), None, orientation)
+        teacher_path = _checkpoint("geodistill_teacher") if name == "geodistill_student" else None
+        return (get_localizer(str(teacher_path), None, orientation) if teacher_path else student), student
+    if read_checkpoint_meta(resolve_checkpoint(choice))["task"] == "distill":
+        return get_localizer(choice, "teacher", orientation), get_localizer(choice, "student", orientation)
+    model = get_localizer(choice, None, orientation)
+    return model, model
+
+
+def startup_message() -> str:
+    if _checkpoint("geodistill_student"):
+        return "Using the shipped GeoDistill student (and teacher/orientation models where shipped)."
+    return ("**No trained checkpoint in `checkpoints/`.** The app uses an untrained model (pretrained backbone, "
+            "random decoders), so its heatmaps are not meaningful yet; train one in the Train tab.")
+
+
+# ---- Explore -------------------------------------------------------------------------------------------------
+
+
+def _sample_names() -> list[str]:
+    from geodistill.data.samples import list_samples
+
+    return list_samples()
+
+
+def _checked_upload(path: str | None, what: str) -> str:
+    if not path:
+        raise gr.Error(f"upload the {what} first")
+    size_mb = Path(path).stat().st_size / 2**20
+    if size_mb > MAX_UPLOAD_MB:
+        raise gr.Error(f"the {what} is {size_mb:.1f} MB; the limit is {MAX_UPLOAD_MB} MB")
+    return path
+
+
+@user_errors
+def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, index: float,
+                pano_file: str | None, sat_file: str | None, lat: float | None, lon: float | None,
+                mpp: float | None, zoom: float | None, hfov: float | None) -> tuple[dict, str]:
+    """Load the chosen sample; returns (sample, a one-line description)."""
+    if source == "bundled sample":
+        from geodistill.data.samples import load_sample as load_bundled
+
+        if not name:
+            raise gr.Error("choose a bundled sample")
+        return load_bundled(name), f"Bundled sample `{name}`."
+    if source == "VIGOR root":
+        from geodistill.data.vigor import VigorDataset
+
+        dataset = VigorDataset(Path(vigor_root or "").expanduser(), area=area, split=split)
+        if not 0 <= int(index) < len(dataset):
+            raise gr.Error(f"index {int(index)} is outside the {split} split (0..{len(dataset) - 1})")
+        return dataset[int(index)], f"{vigor_root} {area}/{split} #{int(index)} of {len(dataset)}."
+    from geodistill.data.pairs import GeoReference, load_panorama, load_satellite, make_sample
+
+    pano = load_panorama(_checked_upload(pano_file, "panorama"), hfov_deg=hfov or None)
+    sat = load_satellite(_checked_upload(sat_file, "satellite tile"))
+    georef = GeoReference(lat=lat, lon=lon, meters_per_pixel=mpp or None, zoom=zoom or None)
+    return make_sample(pano, sat, georef), "Uploaded pair."
+
+
+@user_errors
+def load_bundled(name: str) -> tuple[dict, str, str]:
+    """Load a bundled sample by name; returns (sample, description, the source radio's value)."""
+    sample, info = load_sample(SOURCES[0], name, "", "cross", "test", 0, None, None, None, None, None, None, None)
+    return sample, info, SOURCES[0]
+
+
+@user_errors
+def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fov_center_deg: float) -> dict:
+    """Teacher on the full panorama, student on the limited FoV; returns {"teacher", "student"} predictions."""
+    if not sample:
+        raise gr.Error("load a sample first")
+    teacher, student = teacher_and_student(choice)
+    student_fov = float(fov_deg) if limited and fov_deg < 360 else None
+    return {"teacher": teacher.predict(sample),
+            "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg))}
+
+
+@user_errors
+def render(sample: dict | None, predictions: dict | None, opacity: float, show_fov: bool):
+    """All drawings of the Explore tab (and the map) from the state."""
+    if not sample or not predictions:
+        raise gr.Error("load a sample and localize it first")
+    view = panels.explore_view(sample, predictions["student"], predictions["teacher"], opacity, show_fov)
+    return view.panorama, view.teacher, view.student, view.difference, view.bev, view.summary
+
+
+@user_errors
+def render_map(sample: dict | None, predictions: dict | None, which: str, online_tiles: bool) -> str:
+    if not sample or not predictions:
+        return webmap.message_map("Localize a sample in the Explore tab to see it on the map.")
+    from geodistill import keys
+
+    prediction = predictions["teacher" if which == "teacher" else "student"]
+    latlon = np.asarray(sample.get(keys.LATLON_SAT, [np.nan, np.nan]), dtype=np.float64)
+    if not np.isfinite(latlon).all():
+        return webmap.message_map("This sample has no georeference (tile-centre lat/lon), so it has no map.")
+    return webmap.localization_map(sample[keys.SAT], latlon, prediction.meters_per_pixel, prediction.prob_on_tile,
+                                   prediction.uv, prediction.uv_gt, panels.display_heading(prediction),
+                                   online_tiles=online_tiles, heatmap_label=f"{which} heatmap")
+
+
+def random_fov() -> tuple[float, float]:
+    return float(random.choice(range(60, 271, 15))), float(random.randrange(-180, 180, 5))
+
+
+# ---- Train ---------------------------------------------------------------------------------------------------
+
+
+def recipe_files() -> list[str]:
+    return sorted(p.name for p in RECIPES_DIR.glob("*.yaml")) if RECIPES_DIR.is_dir() else []
+
+
+@user_errors
+def recipe_values(recipe: str) -> list:
+    """The Train form's values as a recipe sets them (same order as :func:`build_train_config`'s arguments)."""
+    config = load_config(RECIPES_DIR / recipe) if recipe else ExperimentConfig()
+    return [config.train.task, config.distill.init_checkpoint or None,
+            "synthetic" if config.data.synthetic.generate else "VIGOR root", config.data.root, config.data.area,
+            config.train.device, config.train.epochs, config.train.batch_size, config.optim.lr,
+            config.train.max_steps_per_epoch, config.distill.fov.min_deg, config.distill.fov.max_deg,
+            config.distill.tau_teacher, config.distill.tau_student, config.distill.ema_momentum]
+
+
+@user_errors
+def build_train_config(recipe: str, task: str, init_checkpoint: str, dataset: str, data_root: str, area: str,
+                       device: str, epochs: float, batch_size: float, lr: float, max_steps: float, fov_min: float,
+                       fov_max: float, tau_teacher: float, tau_student: float, ema: float) -> ExperimentConfig:
+    """The ExperimentConfig the Train tab's widgets describe: the recipe, then the widgets' values."""
+    config = load_config(RECIPES_DIR / recipe) if recipe else ExperimentConfig()
+    config.train.task = task
+    if task == "distill":
+        if not init_checkpoint:
+            raise gr.Error("GeoDistill starts from a weak-baseline checkpoint: choose one")
+        config.distill.init_checkpoint = init_checkpoint
+    if data_root:
+        config.data.root = data_root
+    config.data.synthetic.generate = dataset == "synthetic"
+    if dataset == "VIGOR root":
+        root = settings.resolve_path(config.data.root, settings.data_dir())
+        if root is None or not root.is_dir():
+            raise gr.Error(f"VIGOR root not found: {config.data.root}")
+    config.data.area = area
+    config.train.device = device
+    config.train.epochs, config.train.batch_size = int(epochs), int(batch_size)
+    config.train.max_steps_per_epoch = int(max_steps)
+    config.optim.lr = float(lr)
+    if fov_min > fov_max:
+        raise gr.Error(f"the smallest FoV ({fov_min:g}°) is larger than the largest ({fov_max:g}°)")
+    config.distill.fov.min_deg, config.distill.fov.max_deg = float(fov_min), float(fov_max)
+    config.distill.tau_teacher, config.distill.tau_student = float(tau_teacher), float(tau_student)
+    config.distill.ema_momentum = float(ema)
+    return config
+
+
+@user_errors
+def start_training(name: str, gpus: float, *form):
+    config = build_train_config(*form)
+    run_name = name.strip() or JOBS.unique_name(f"{Path(form[0] or 'run').stem}-{config.train.task}")
+    status = JOBS.start(config, run_name, gpus=int(gpus))
+    return gr.update(choices=[r.name for r in JOBS.list_runs()], value=status.name), status.summary()
+
+
+def _progress_html(status) -> str:
+    percent = 100 * status.progress
+    return (f'<div id="run-progress" data-state="{status.state}"><progress value="{percent:.1f}" max="100" '
+            f'style="width:100%"></progress><div>{status.summary()}</div></div>')
+
+
+def poll_run(name: str | None, shown: tuple | None):
+    """Timer tick: status, progress bar, log, and the curves when new events arrived."""
+    if not name:
+        return "Start a run or choose one.", "", "", gr.skip(), shown
+    try:
+        events = JOBS.events(name)
+        status = JOBS.status(name, events)
+    except GeoDistillError as error:
+        return str(error), "", "", gr.skip(), shown
+    key = (name, len(events))
+    curves = plots.training_curves(events, title=name) if key != shown else gr.skip()
+    return f"**{status.state}** · checkpoints: {', '.join(status.checkpoints) or 'none yet'}", \
+        _progress_html(status), JOBS.log_tail(name, 60), curves, key
+
+
+@user_errors
+def cancel_run(name: str | None) -> str:
+    if not name:
+        raise gr.Error("choose a run to cancel")
+    return JOBS.cancel(name).summary()
+
+
+@user_errors
+def resume_run(name: str | None, gpus: float) -> str:
+    if not name:
+        raise gr.Error("choose a run to resume")
+    return JOBS.launch(name, gpus=int(gpus), resume=True).summary()
+
+
+@user_errors
+def use_run_in_explore(name: str | None):
+    if not name or JOBS.checkpoint(name) is None:
+        raise gr.Error("this run has no best/ checkpoint yet")
+    value = str(JOBS.run_dir(name).path)
+    return gr.update(choices=model_choices(), value=value), gr.update(choices=model_choices(), value=value), \
+        gr.Tabs(selected="explore")
+
+
+def refresh_lists():
+    runs = [r.name for r in JOBS.list_runs()]
+    return gr.update(choices=runs), gr.update(choices=model_choices()), gr.update(choices=model_choices())
+
+
+# ---- Evaluate ------------------------------------------------------------------------------------------------
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+@user_errors
+def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, fov_deg: float, compare: bool,
+             progress=gr.Progress()):
+    """Metrics table, error CDF and the worst cases of the student (and the teacher when asked)."""
+    from geodistill.data.vigor import VigorDataset
+    from geodistill.evaluation import evaluate_localizer
+
+    teacher, student = teacher_and_student(choice)
+    models = {"student": student, **({"teacher": teacher} if compare and teacher is not student else {})}
+    dataset = VigorDataset(Path(data_root).expanduser(), area=area, split=split, pano_height=student.pano_height,
+                           sat_size=student.sat_size)
+    fov = None if fov_deg >= 360 else float(fov_deg)
+    results, table = {}, []
+    for label, model in models.items():
+        results[label] = evaluate_localizer(model, dataset, fov_deg=fov, limit=int(limit) or None,
+                                            setting={"area": area, "split": split, "checkpoint": choice},
+                                            progress=lambda done, total, label=label: progress(
+                                                (done, total), desc=f"evaluating the {label}"))
+        summary = results[label].to_dict()
+        for city, stats in [("all", summary), *summary["per_city"].items()]:
+            table.append([label, city, stats["n"], *[_rounded(stats.get(k), 2) for k in ("mean_m", "median_m")],
+                          *[_rounded(100 * stats[k], 1) if stats.get(k) is not None else None
+                            for k in ("recall_1m", "recall_3m", "recall_5m")]])
+    worst = sorted(results["student"].rows, key=lambda row: -row["error_m"])[:6]
+    samples = [dataset[row["index"]] for row in worst]
+    centres = [row["fov_center_deg"] or 0.0 for row in worst]
+    gallery = [(panels.case_thumbnail(sample, prediction), f"{row['panorama']} · {row['error_m']:.1f} m")
+               for row, sample, prediction in zip(worst, samples, student.predict_batch(samples, fov, centres))]
+    cdf = plots.error_cdf({label: result.errors_m for label, result in results.items()})
+    return table, cdf, gallery, f"`{results['student'].setting_tag()}`"
+
+
+def _samples_root() -> Path:
+    from geodistill.data.samples import samples_root
+
+    return samples_root()

@@ -1,0 +1,43 @@
+"""A launched app answers a gradio_client: load a bundled sample, localize it, draw it, map it."""
+
+import html
+import re
+
+import pytest
+from gradio_client import Client
+
+import app
+import app_handlers as handlers
+
+
+@pytest.fixture
+def client(free_port):
+    demo = app.build_demo()
+    port = free_port
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    finally:
+        demo.close()
+
+
+def test_client_explores_a_bundled_sample(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    expected = {"/load_sample", "/localize", "/render", "/map", "/start_training", "/cancel_run", "/evaluate"}
+    assert expected <= set(endpoints)
+    name = handlers._sample_names()[0]
+    info, source = client.predict(name, api_name="/load_sample")
+    assert name in info and source == "bundled sample"
+    client.predict(handlers.UNTRAINED, True, 120, -90, api_name="/localize")  # session state keeps the predictions
+    *images, summary = client.predict(0.6, True, api_name="/render")
+    assert len(images) == 5 and all(path.endswith(".webp") for path in images)
+    assert "120°" in summary and "360°" in summary   # the student's window and the teacher's full view
+    page = html.unescape(client.predict("student", False, api_name="/map"))
+    assert "L.imageOverlay(" in page and not re.search(r"<script[^>]+src=", page)
+
+
+def test_client_sees_errors_as_messages(client):
+    with pytest.raises(Exception, match="load a sample first"):
+        client.predict(handlers.UNTRAINED, True, 180, 0, api_name="/localize")
+    with pytest.raises(Exception, match="choose a run to cancel"):
+        client.predict("", api_name="/cancel_run")

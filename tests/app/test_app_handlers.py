@@ -1,0 +1,181 @@
+"""The app's handlers, called directly (no server), on the bundled samples with the fallback model."""
+
+import json
+import subprocess
+import sys
+
+import gradio as gr
+import numpy as np
+import pytest
+
+import app
+import app_handlers as handlers
+from geodistill.config import ExperimentConfig
+
+
+@pytest.fixture(scope="module")
+def sample_name():
+    names = handlers._sample_names()
+    assert names, "the bundled samples (assets/samples) are missing"
+    return names[0]
+
+
+@pytest.fixture(scope="module")
+def localized(sample_name):
+    sample, info, source = handlers.load_bundled(sample_name)
+    return sample, handlers.localize(sample, handlers.UNTRAINED, True, 180.0, 30.0)
+
+
+@pytest.mark.slow
+def test_importing_app_starts_nothing():
+    code = "import app, app_handlers; print(len(app_handlers._MODELS), app.build_demo is not None)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            cwd=str(handlers.settings.REPO_ROOT))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0", "True"]
+    assert "Running on" not in result.stdout + result.stderr
+
+
+def test_defaults_bind_to_localhost():
+    args = app.parse_args([])
+    assert (args.host, args.port, args.share) == ("127.0.0.1", 7860, "false")
+    assert app.parse_args(["--host", "0.0.0.0", "--port", "9000"]).port == 9000
+
+
+def test_four_tabs_in_order():
+    demo = app.build_demo()
+    labels = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
+    assert labels == ["Explore", "Map", "Train", "Evaluate"]
+
+
+def test_empty_checkpoints_fall_back_to_the_untrained_model():
+    assert handlers.model_choices()[-1][1] == handlers.UNTRAINED
+    assert all(not value.startswith("shipped:") for _, value in handlers.model_choices())
+    assert "No trained checkpoint" in handlers.startup_message()
+    teacher, student = handlers.teacher_and_student(handlers.UNTRAINED)
+    assert teacher is student is handlers.get_localizer(None)  # built once, cached
+
+
+def test_teacher_sees_everything_and_the_student_the_window(localized):
+    sample, predictions = localized
+    assert predictions["teacher"].fov_mask.all()
+    assert predictions["student"].fov_mask.mean() == pytest.approx(0.5, abs=0.02)
+    assert predictions["student"].error_m is not None
+
+
+def test_render_and_map(localized):
+    sample, predictions = localized
+    pano, teacher, student, difference, bev, summary = handlers.render(sample, predictions, 0.6, True)
+    for image in (teacher, student, difference, bev):
+        assert image.ndim == 3 and image.shape[2] == 3
+    assert pano.shape[1] == sample["pano"].shape[-1]
+    assert "| | teacher | student |" in summary
+    page = handlers.render_map(sample, predictions, "teacher", False)
+    assert page.startswith('<iframe class="geodistill-map"') and "teacher heatmap" in page
+    assert "Localize a sample" in handlers.render_map(None, None, "student", False)
+
+
+def test_mistakes_become_gradio_errors(bad_image, sample_name, monkeypatch):
+    with pytest.raises(gr.Error, match="load a sample first"):
+        handlers.localize(None, handlers.UNTRAINED, True, 180, 0)
+    with pytest.raises(gr.Error, match="no bundled sample named"):
+        handlers.load_bundled("Nowhere/none")
+    with pytest.raises(gr.Error, match="upload the panorama first"):
+        handlers.load_sample("upload", "", "", "cross", "test", 0, None, None, 40.0, -74.0, 0.1, None, None)
+    with pytest.raises(gr.Error, match="not_really.png"):
+        handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, 40.0, -74.0, 0.1, None, None)
+    monkeypatch.setattr(handlers, "MAX_UPLOAD_MB", 1e-6)
+    with pytest.raises(gr.Error, match="the limit is"):
+        handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, 40.0, -74.0, 0.1, None, None)
+    with pytest.raises(gr.Error, match="dataset root not found"):
+        handlers.load_sample("VIGOR root", "", "/nonexistent/vigor", "cross", "test", 0, None, None, None, None, None,
+                        None, None)
+
+
+def _form(**changes):
+    form = dict(recipe="", task="weak", init_checkpoint="", dataset="synthetic", data_root="tiny-set", area="same",
+                device="cpu", epochs=3, batch_size=2, lr=3e-4, max_steps=7, fov_min=90, fov_max=200, tau_teacher=0.1,
+                tau_student=0.05, ema=0.95)
+    form.update(changes)
+    return list(form.values())
+
+
+def test_train_form_builds_an_experiment_config():
+    config = handlers.build_train_config(*_form(task="distill", init_checkpoint="runs/weak/best"))
+    assert isinstance(config, ExperimentConfig)
+    assert (config.train.task, config.train.epochs, config.train.batch_size) == ("distill", 3, 2)
+    assert (config.train.max_steps_per_epoch, config.optim.lr, config.data.root) == (7, 3e-4, "tiny-set")
+    assert config.data.synthetic.generate and config.distill.init_checkpoint == "runs/weak/best"
+    assert (config.distill.fov.min_deg, config.distill.fov.max_deg, config.distill.ema_momentum) == (90, 200, 0.95)
+    with pytest.raises(gr.Error, match="weak-baseline checkpoint"):
+        handlers.build_train_config(*_form(task="distill"))
+    with pytest.raises(gr.Error, match="smallest FoV"):
+        handlers.build_train_config(*_form(fov_min=300))
+    with pytest.raises(gr.Error, match="VIGOR root not found"):
+        handlers.build_train_config(*_form(dataset="VIGOR root", data_root="/nonexistent"))
+
+
+def test_train_form_round_trips_a_recipe():
+    from geodistill.config import config_to_dict, load_config
+
+    values = handlers.recipe_values("tiny.yaml")
+    rebuilt = handlers.build_train_config("tiny.yaml", *values)
+    assert config_to_dict(rebuilt) == config_to_dict(load_config(handlers.RECIPES_DIR / "tiny.yaml"))
+
+
+def test_poll_reads_progress_and_redraws_curves_only_on_new_events(tmp_path):
+    run = handlers.JOBS.root / "polled"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("name: polled\n")
+    events = [{"event": "start", "step": 0, "epoch": 0, "task": "weak", "total_steps": 8},
+              {"event": "step", "step": 4, "epoch": 0, "loss/total": 0.5, "eta_s": 3.0}]
+    (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    status, progress, log, curves, shown = handlers.poll_run("polled", None)
+    assert 'value="50.0"' in progress and "step 4/8" in progress
+    assert isinstance(curves, np.ndarray) and shown == ("polled", 2)
+    assert handlers.poll_run("polled", shown)[3] == gr.skip()
+    with pytest.raises(gr.Error, match="no best/ checkpoint"):
+        handlers.use_run_in_explore("polled")
+    with pytest.raises(gr.Error, match="choose a run"):
+        handlers.cancel_run(None)
+
+
+@pytest.mark.slow
+def test_evaluate_on_the_bundled_samples():
+    table, cdf, gallery, setting = handlers.evaluate(handlers.UNTRAINED, str(handlers._samples_root()), "same", "all",
+                                                     1, 180, True, progress=lambda *a, **k: None)
+    assert table[0][:3] == ["student", "all", 1]
+    assert cdf.ndim == 3 and len(gallery) == 1
+    assert "FoV=180deg" in setting
+
+
+def _tiny_checkpoint(path, task="weak"):
+    from geodistill.checkpoint import save_checkpoint
+    from geodistill.config import load_config
+    from geodistill.models.localizer import LocalizerNet
+
+    config = load_config(handlers.RECIPES_DIR / "tiny.yaml")
+    config.train.task = task
+    weights = LocalizerNet(config.model).state_dict()
+    networks = {"teacher": weights, "student": weights} if task == "distill" else {"model": weights}
+    role = "student" if task == "distill" else "weak"
+    return save_checkpoint(path, config, networks, {"task": task, "role": role, "deploy": "student"})
+
+
+def test_shipped_and_run_checkpoints_are_offered_and_cached(monkeypatch, tmp_path):
+    shipped = tmp_path / "checkpoints"
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
+    _tiny_checkpoint(shipped / "geodistill_student")
+    run = handlers.JOBS.root / "distilled"
+    _tiny_checkpoint(run / "best", task="distill")
+    (run / "config.yaml").write_text("name: distilled\n")
+    values = [value for _, value in handlers.model_choices()]
+    assert values[0] == "shipped:geodistill_student" and str(run) in values and values[-1] == handlers.UNTRAINED
+    assert "shipped GeoDistill student" in handlers.startup_message()
+    teacher, student = handlers.teacher_and_student("shipped:geodistill_student")
+    assert teacher is student and student.role == "weak"  # no shipped teacher: the student is its own reference
+    assert handlers.teacher_and_student("shipped:geodistill_student")[1] is student  # cached, not rebuilt
+    teacher, student = handlers.teacher_and_student(str(run))
+    assert (teacher.role, student.role) == ("teacher", "student")
+    model_update, eval_update, tab = handlers.use_run_in_explore("distilled")
+    assert model_update["value"] == str(run) and tab.selected == "explore"

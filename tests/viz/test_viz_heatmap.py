@@ -1,0 +1,76 @@
+import numpy as np
+import pytest
+import torch
+
+from geodistill.viz.heatmap import (
+    GROUND_TRUTH_COLOUR,
+    HEADING_COLOUR,
+    PREDICTION_COLOUR,
+    difference_overlay,
+    draw_localization,
+    heatmap_overlay,
+    probability_alpha,
+)
+from geodistill.viz.images import to_rgb_uint8
+
+
+def test_probability_alpha_scales_with_probability():
+    alpha = probability_alpha(np.array([[0.0, 0.25, 1.0]]), opacity=0.8)
+    np.testing.assert_allclose(alpha, [[0.0, 0.4, 0.8]], atol=1e-6)  # 0.8 * sqrt(p / max)
+    assert probability_alpha(np.zeros((2, 2)), 0.8).max() == 0
+
+
+def test_heatmap_overlay_paints_only_where_probable():
+    sat = np.full((32, 32, 3), 100, np.uint8)
+    prob = np.zeros((16, 16), np.float32)
+    prob[4, 12] = 1.0  # one cell: tile pixels around (u=25, v=9)
+    image = heatmap_overlay(sat, prob, opacity=0.9)
+    assert image.shape == (32, 32, 3) and image.dtype == np.uint8
+    assert (image[30, 2] == 100).all()         # far from the peak: the tile itself
+    assert np.abs(image[9, 25].astype(int) - 100).sum() > 30  # at the peak: coloured
+    assert (heatmap_overlay(sat, prob, opacity=0.0) == sat).all()
+
+
+def test_heatmap_overlay_accepts_chw_tensors_and_resizes():
+    image = heatmap_overlay(torch.rand(3, 20, 20), np.random.rand(5, 5), size=64)
+    assert image.shape == (64, 64, 3)
+
+
+def test_difference_is_red_where_the_student_is_more_confident():
+    sat = np.full((20, 20, 3), 128, np.uint8)
+    teacher = np.zeros((20, 20), np.float32)
+    student = np.zeros((20, 20), np.float32)
+    teacher[5, 5] = 1.0
+    student[15, 15] = 1.0
+    image = difference_overlay(sat, teacher, student, opacity=1.0).astype(int)
+    assert image[15, 15, 0] > image[15, 15, 2] + 50   # student higher: red
+    assert image[5, 5, 2] > image[5, 5, 0] + 50       # teacher higher: blue
+    assert (difference_overlay(sat, teacher, teacher) == sat).all()
+
+
+def test_markers_land_where_the_convention_says():
+    canvas = np.zeros((200, 200, 3), np.uint8)
+    image = draw_localization(canvas, uv_pred=(100.0, 100.0), uv_gt=(40.0, 160.0), heading_deg=90.0)
+    assert tuple(image[160, 40]) == GROUND_TRUTH_COLOUR
+    assert tuple(image[100, 100]) == PREDICTION_COLOUR
+    # heading 90 (east) points to +u; nothing is drawn to the north
+    assert tuple(image[100, 115]) == HEADING_COLOUR
+    assert tuple(image[85, 100]) == (0, 0, 0)
+    north = draw_localization(canvas, uv_pred=(100.0, 100.0), heading_deg=0.0)
+    assert tuple(north[85, 100]) == HEADING_COLOUR  # north is a smaller v
+
+
+def test_ground_truth_with_nan_is_not_drawn():
+    canvas = np.zeros((50, 50, 3), np.uint8)
+    assert (draw_localization(canvas, uv_gt=(np.nan, np.nan)) == 0).all()
+
+
+@pytest.mark.parametrize("shape", [(3, 8, 10), (8, 10, 3), (8, 10)])
+def test_to_rgb_uint8_layouts(shape):
+    assert to_rgb_uint8(np.ones(shape, np.float32)).shape == (8, 10, 3)
+    assert to_rgb_uint8(np.ones(shape, np.float32)).max() == 255
+
+
+def test_to_rgb_uint8_rejects_other_shapes():
+    with pytest.raises(ValueError, match="expected an image"):
+        to_rgb_uint8(np.zeros((2, 3, 4, 5)))
