@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 import gradio as gr
 
@@ -186,10 +187,21 @@ def build_demo() -> gr.Blocks:
     return demo.queue(default_concurrency_limit=4)
 
 
+def _port(text: str) -> int:
+    """``--port`` value: an integer in 1-65535 (argparse turns the ValueError into a usage error)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is between 1 and 65535, got {port}")
+    return port
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="GeoDistill Studio in the browser")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--port", type=_port, default=7860, help="port to serve on, 1-65535 (default: 7860)")
     parser.add_argument("--share", default="false", choices=["true", "false"], help="Gradio share link")
     return parser.parse_args(argv)
 
@@ -197,8 +209,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    build_demo().launch(server_name=args.host, server_port=args.port, share=args.share == "true",
-                        max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False)
+    try:
+        build_demo().launch(server_name=args.host, server_port=args.port, share=args.share == "true",
+                            max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False)
+    except OSError as error:  # the port is taken or the address cannot be bound
+        print(f"error: cannot serve on {args.host}:{args.port} ({str(error).split('. ')[0]}); "
+              "pick another with --port or --host", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

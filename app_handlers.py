@@ -17,7 +17,7 @@ import gradio as gr
 import numpy as np
 
 from geodistill import settings
-from geodistill.config import ConfigError, ExperimentConfig, load_config
+from geodistill.config import ConfigError, ExperimentConfig, check_ranges, load_config
 from geodistill.engine.jobs import JobManager
 from geodistill.errors import GeoDistillError
 from geodistill.viz import panels, plots, webmap
@@ -136,6 +136,13 @@ def _checked_upload(path: str | None, what: str) -> str:
     return path
 
 
+def _dataset_root(text: str | None) -> Path:
+    """A VIGOR-layout root typed by the user; relative names resolve under the data root, as on the command line."""
+    if not (text or "").strip():
+        raise gr.Error("enter the folder of a VIGOR-layout dataset (for example synthetic/tiny under the data root)")
+    return settings.resolve_path(text.strip(), settings.data_dir())
+
+
 @user_errors
 def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, index: float,
                 pano_file: str | None, sat_file: str | None, lat: float | None, lon: float | None,
@@ -150,7 +157,7 @@ def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, 
     if source == "VIGOR root":
         from geodistill.data.vigor import VigorDataset
 
-        dataset = VigorDataset(Path(vigor_root or "").expanduser(), area=area, split=split)
+        dataset = VigorDataset(_dataset_root(vigor_root), area=area, split=split)
         if not 0 <= int(index) < len(dataset):
             raise gr.Error(f"index {int(index)} is outside the {split} split (0..{len(dataset) - 1})")
         return dataset[int(index)], f"{vigor_root} {area}/{split} #{int(index)} of {len(dataset)}."
@@ -254,6 +261,7 @@ def build_train_config(recipe: str, task: str, init_checkpoint: str, dataset: st
     config.distill.fov.min_deg, config.distill.fov.max_deg = float(fov_min), float(fov_max)
     config.distill.tau_teacher, config.distill.tau_student = float(tau_teacher), float(tau_student)
     config.distill.ema_momentum = float(ema)
+    check_ranges(config)
     return config
 
 
@@ -330,7 +338,7 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
 
     teacher, student = teacher_and_student(choice)
     models = {"student": student, **({"teacher": teacher} if compare and teacher is not student else {})}
-    dataset = VigorDataset(Path(data_root).expanduser(), area=area, split=split, pano_height=student.pano_height,
+    dataset = VigorDataset(_dataset_root(data_root), area=area, split=split, pano_height=student.pano_height,
                            sat_size=student.sat_size)
     fov = None if fov_deg >= 360 else float(fov_deg)
     results, table = {}, []

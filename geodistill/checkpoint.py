@@ -274,6 +274,9 @@ def resolve_checkpoint(path: str | Path) -> Path:
         return path / "best"
     if not path.exists():
         raise CheckpointError(f"{path}: no such checkpoint or run folder")
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: a file, not a checkpoint folder; pass the folder that holds {CONFIG_FILE} "
+                              f"and {WEIGHTS_FILE} (or a run folder with best/)")
     found = sorted(p.name for p in path.iterdir() if (p / CONFIG_FILE).is_file())
     hint = f"; checkpoints in it: {', '.join(found)}" if found else ""
     raise CheckpointError(f"{path}: neither a checkpoint folder ({CONFIG_FILE}) nor a run folder with best/{hint}")

@@ -4,7 +4,8 @@ Layering is *defaults <- YAML file(s) <- command-line overrides*. A YAML recipe 
 changes and may name another recipe to start from with ``base: other.yaml`` (relative to its own
 folder). Overrides use dotted keys (``optim.lr=3e-4``, ``data.area=same``); every value is checked
 against the field's type, booleans are parsed explicitly (``true/false/yes/no/1/0``) and unknown
-keys are errors that list the valid ones.
+keys are errors that list the valid ones. :func:`load_config` also refuses numbers a run cannot use
+(:func:`check_ranges`: ``train.epochs=0``, ``optim.lr=-1`` ...).
 """
 
 from __future__ import annotations
@@ -291,7 +292,57 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
         if not config.name:
             config.name = Path(path).stem
     _merge(config, parse_overrides(list(overrides)))
+    check_ranges(config)
     return config
+
+
+_RANGES = (  # (dotted key, lowest, lowest allowed?, highest or None, highest allowed?)
+    ("train.epochs", 1, True, None, False),
+    ("train.batch_size", 1, True, None, False),
+    ("train.max_steps_per_epoch", 0, True, None, False),
+    ("train.val_limit", 0, True, None, False),
+    ("train.log_every", 1, True, None, False),
+    ("optim.lr", 0.0, False, None, False),
+    ("optim.min_lr", 0.0, True, None, False),
+    ("optim.weight_decay", 0.0, True, None, False),
+    ("optim.clip_grad_norm", 0.0, True, None, False),
+    ("optim.warmup_steps", 0, True, None, False),
+    ("data.pano_height", 8, True, None, False),
+    ("data.sat_size", 8, True, None, False),
+    ("data.val_fraction", 0.0, True, 1.0, False),
+    ("data.num_workers", 0, True, None, False),
+    ("data.synthetic.panos_per_city", 1, True, None, False),
+    ("data.synthetic.workers", 1, True, None, False),
+    ("model.template_crop", 0.0, False, 1.0, True),
+    ("model.camera_height_m", 0.0, False, None, False),
+    ("model.score_temperature", 0.0, False, None, False),
+    ("distill.tau_teacher", 0.0, False, None, False),
+    ("distill.tau_student", 0.0, False, None, False),
+    ("distill.ema_momentum", 0.0, True, 1.0, True),
+    ("distill.fov.min_deg", 0.0, False, 360.0, True),
+    ("distill.fov.max_deg", 0.0, False, 360.0, True),
+    ("orientation.range_deg", 0.0, False, 180.0, True),
+    ("orientation.bin_deg", 0.0, False, None, False),
+    ("orientation.input_size", 8, True, None, False),
+)
+
+
+def check_ranges(config: ExperimentConfig) -> None:
+    """Refuse numbers outside the range a run can use (``train.epochs=0``, ``optim.lr=-1`` ...) with a ConfigError."""
+    for key, lowest, low_ok, highest, high_ok in _RANGES:
+        value: Any = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        too_low = value < lowest if low_ok else value <= lowest
+        too_high = highest is not None and (value > highest if high_ok else value >= highest)
+        if too_low or too_high or value != value:
+            bound = f"{'>=' if low_ok else '>'} {lowest:g}"
+            if highest is not None:
+                bound += f" and {'<=' if high_ok else '<'} {highest:g}"
+            raise ConfigError(f"{key}: {value!r} is out of range (must be {bound})")
+    if config.distill.fov.min_deg > config.distill.fov.max_deg:
+        raise ConfigError(f"distill.fov.min_deg ({config.distill.fov.min_deg:g}) is larger than distill.fov.max_deg "
+                          f"({config.distill.fov.max_deg:g})")
 
 
 def config_to_dict(config: ExperimentConfig) -> dict:

@@ -178,6 +178,13 @@ def test_resolve_and_roles(tmp_path, config):
     assert torch.equal(network_for_role(distill, "student")["0.weight"], student[0].weight)
 
 
+def test_a_file_given_as_checkpoint_is_a_checkpoint_error(tmp_path, config):
+    file = tmp_path / "weights.safetensors"
+    file.write_bytes(b"not a folder")
+    with pytest.raises(CheckpointError, match="a file, not a checkpoint folder"):
+        resolve_checkpoint(file)
+
+
 def test_save_rejects_bad_meta(tmp_path, config):
     with pytest.raises(ValueError):
         save_checkpoint(tmp_path / "c", config, {"model": {}}, {"task": "weak"})

@@ -61,6 +61,17 @@ def test_boolean_overrides(text, expected):
     ("train.epoch=3", "unknown key 'train.epoch'"),
     ("nonsense=1", "unknown key 'nonsense'"),
     ("train.epochs", "key=value"),
+    ("train.epochs=0", r"train.epochs: 0 is out of range \(must be >= 1\)"),
+    ("train.epochs=-1", "train.epochs: -1 is out of range"),
+    ("train.batch_size=0", "train.batch_size: 0 is out of range"),
+    ("optim.lr=-1", r"optim.lr: -1.0 is out of range \(must be > 0\)"),
+    ("optim.lr=0", "optim.lr: 0.0 is out of range"),
+    ("optim.lr=nan", "optim.lr: nan is out of range"),
+    ("data.val_fraction=1.5", r"data.val_fraction: 1.5 is out of range \(must be >= 0 and < 1\)"),
+    ("data.pano_height=0", "data.pano_height: 0 is out of range"),
+    ("model.template_crop=1.5", r"model.template_crop: 1.5 is out of range \(must be > 0 and <= 1\)"),
+    ("orientation.bin_deg=0", "orientation.bin_deg: 0.0 is out of range"),
+    ("distill.fov.min_deg=300", r"distill.fov.min_deg \(300\) is larger than distill.fov.max_deg \(240\)"),
 ])
 def test_bad_overrides_are_errors(override, message):
     with pytest.raises(ConfigError, match=message):

@@ -44,11 +44,14 @@ class BenchRow:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="where to run (auto: the GPU when one is present)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per row (median reported; at least 5)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed runs per row (median reported; default 5, fewer gives noisy medians)")
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per batch for throughput and training steps")
-    parser.add_argument("--quick", action="store_true", help="CPU-scale sizes: the whole table in seconds")
+    parser.add_argument("--quick", action="store_true",
+                        help="CPU-scale sizes and model (random weights): the whole table in seconds")
     parser.add_argument("--checkpoint", default=None, metavar="PATH",
-                        help="model to measure (default: checkpoints/geodistill_student when it exists)")
+                        help="model to measure (default: checkpoints/geodistill_student when it exists and neither "
+                             "--quick nor --config is given)")
     parser.add_argument("--config", default=None, metavar="YAML",
                         help="measure a recipe's model with random weights instead (e.g. training/configs/tiny.yaml)")
 
@@ -130,11 +133,16 @@ def choose_model(args) -> BenchModel:
     from geodistill import settings
     from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
     from geodistill.config import config_from_dict, load_config
+    from geodistill.errors import CheckpointError
 
     shipped = settings.checkpoints_dir() / DEFAULT_CHECKPOINT_NAME
     if args.checkpoint or (not args.config and not args.quick and (shipped / "config.json").is_file()):
         folder = resolve_checkpoint(args.checkpoint or shipped)
-        config = config_from_dict(read_checkpoint_meta(folder)["config"])
+        meta = read_checkpoint_meta(folder)
+        if meta["task"] == "orientation":
+            raise CheckpointError(f"{folder} is an orientation-estimator checkpoint; bench measures a localizer: "
+                                  "pass a weak-baseline or GeoDistill checkpoint")
+        config = config_from_dict(meta["config"])
         return BenchModel(config, f"checkpoint {folder}", folder)
     if args.config:
         config, description = load_config(args.config), f"recipe {args.config}, random init"

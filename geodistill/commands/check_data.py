@@ -19,9 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print the report; exit 0 when the root is usable, 1 when it is not, 2 when there is no such folder."""
     from geodistill.data.checker import check_vigor_root
 
+    from geodistill.errors import DataError
+
     root = settings.resolve_path(args.root, settings.data_dir())
+    if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "not found"
+        raise DataError(f"{args.root}: dataset root {what} (looked at {root}); pass the folder that holds "
+                        "<City>/panorama, <City>/satellite and splits__corrected/")
     report = check_vigor_root(root, images=args.images)
     print(report.summary())
     return 0 if report.ok else 1

@@ -90,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
+    for flag, target in (("--json", args.json), ("--per-sample", args.per_sample)):
+        _check_output_file(flag, target)
     localizer, source, trained_area = _load_localizer(args)
     check_orientation_support(localizer, args.orientation)
     area = args.area or trained_area or "cross"
@@ -117,6 +119,21 @@ def run(args: argparse.Namespace) -> int:
     if args.per_sample:
         print(f"per-query rows written to {result.write_csv(args.per_sample)}")
     return 0
+
+
+def _check_output_file(flag: str, target: str | None) -> None:
+    """Refuse an output path that cannot be written as a file before any query is evaluated."""
+    from geodistill.cli import UserError
+
+    if target is None:
+        return
+    path = Path(target).expanduser()
+    if path.is_dir():
+        raise UserError(f"{flag} {path}: is a folder; give a file name (for example {path / 'results'}"
+                        f"{'.json' if flag == '--json' else '.csv'})")
+    blocking = next((parent for parent in path.parents if parent.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise UserError(f"{flag} {path}: {blocking} is a file, not a folder")
 
 
 class _ProgressBar:

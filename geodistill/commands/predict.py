@@ -81,9 +81,12 @@ def _float_cell(row: dict, column: str, origin: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise DataError(f"{origin}: column {column!r} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise DataError(f"{origin}: column {column!r} must be a finite number, got {text!r}")
+    return value
 
 
 def read_pairs_csv(path: str | Path) -> list[PairSpec]:
@@ -93,6 +96,18 @@ def read_pairs_csv(path: str | Path) -> list[PairSpec]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: pairs CSV not found")
+    try:
+        return _read_pairs_rows(path)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: not a UTF-8 text CSV; save it as CSV (UTF-8) with the header "
+                        "pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon]") from None
+    except csv.Error as error:
+        raise DataError(f"{path}: not a readable CSV ({error})") from None
+
+
+def _read_pairs_rows(path: Path) -> list[PairSpec]:
+    from geodistill.errors import DataError
+
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         columns = [c.strip() for c in reader.fieldnames or []]
@@ -215,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.fov is not None and not 0.0 < args.fov <= 360.0:
         raise UserError(f"--fov must be in (0, 360] degrees, got {args.fov:g}")
+    if not math.isfinite(args.fov_center):
+        raise UserError(f"--fov-center must be a finite number of degrees, got {args.fov_center:g}")
     if args.fov is None and args.fov_center != 0.0:
         raise UserError("--fov-center needs --fov DEG")
     if args.hfov is not None and not 0.0 < args.hfov < 180.0:

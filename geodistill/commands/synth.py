@@ -32,6 +32,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _tile_side(text: str) -> int:
+    side = _positive(text)
+    if side % 32:
+        raise argparse.ArgumentTypeError(f"a tile side is a multiple of 32 pixels (640 like VIGOR), got {side}")
+    return side
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="dataset root to write (relative paths that do not exist resolve under GEODISTILL_DATA)")
@@ -39,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="dataset seed (default 0); same seed, same data")
     parser.add_argument("--pano-size", type=_size, default=(1024, 512), metavar="WxH",
                         help="panorama size, 2:1 (default 1024x512)")
-    parser.add_argument("--tile-size", type=int, default=640, metavar="PX",
-                        help="satellite tile side (default 640 like VIGOR; labels stay in 640-px pixels)")
+    parser.add_argument("--tile-size", type=_tile_side, default=640, metavar="PX",
+                        help="satellite tile side, a multiple of 32 (default 640 like VIGOR; labels stay in 640-px "
+                             "pixels)")
     parser.add_argument("--workers", type=_positive, default=1, metavar="K", help="rendering processes (default 1)")
     parser.add_argument("--tier", choices=("easy", "medium", "hard"), default="hard", help="difficulty (default hard)")
     parser.add_argument("--cities", nargs="+", choices=CITY_NAMES, default=list(CITY_NAMES), metavar="CITY",
@@ -53,14 +61,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from geodistill.data.synthetic import generate_dataset
 
+    from geodistill.errors import DataError
+
     root = settings.resolve_path(args.out, settings.data_dir())
+    blocking = next((folder for folder in (root, *root.parents) if folder.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise DataError(f"--out {root}: {blocking} is a file, not a folder; give a folder for the dataset")
     try:
         summary = generate_dataset(root, panos_per_city=args.panos, seed=args.seed, pano_size=args.pano_size,
                                    tier=args.tier, cities=args.cities, workers=args.workers, styles=args.styles,
                                    progress=not args.no_progress, tile_size=args.tile_size)
     except ValueError as error:
-        from geodistill.errors import DataError
-
         raise DataError(str(error)) from error
     counts = ", ".join(f"{c}: {v['panoramas']} panoramas / {v['tiles']} tiles" for c, v in summary["cities"].items())
     print(f"wrote {summary['root']} ({summary['tier']} tier, seed {summary['seed']}): {counts}")

@@ -49,8 +49,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted at epoch {result.epoch + 1}, step {result.step}; saved {result.run_dir / 'interrupted'}")
         print(f"continue with: python -m geodistill train --run-dir {result.run_dir} --resume")
         return 130
-    best = f"{result.best_metric:.3f}" if result.best_metric is not None else "n/a"
     print(f"done: {result.step} steps, {result.epoch} epochs in {result.run_dir}")
-    print(f"best epoch {None if result.best_epoch is None else result.best_epoch + 1} (validation mean error {best} m; "
-          "selected on the GT-labelled validation split)")
+    print(best_epoch_line(config, result))
     return 0
+
+
+def best_epoch_line(config, result) -> str:
+    """Which epoch became ``best/`` and why, in the unit of the task's selection metric."""
+    epoch = None if result.best_epoch is None else result.best_epoch + 1
+    if config.train.select_by == "last":
+        return f"best epoch {epoch} (the last epoch: train.select_by=last, no ground truth used)"
+    what, unit = ("mean heading error", "deg") if config.train.task == "orientation" else ("mean error", "m")
+    value = f"{result.best_metric:.3f} {unit}" if result.best_metric is not None else "n/a"
+    return f"best epoch {epoch} (validation {what} {value}; selected on the GT-labelled validation split)"

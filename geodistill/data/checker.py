@@ -103,6 +103,8 @@ class DataReport:
                     if problem.fix:
                         lines.append(f"    fix: {problem.fix}")
         areas = ", ".join(self.usable_areas) or "none"
+        if self.errors and self.usable_areas:
+            areas = f"{areas} (counting only the cities without errors; fix the errors above first)"
         verdict = "OK" if self.ok else "NOT USABLE"
         lines += ["", f"usable areas: {areas}", f"verdict: {verdict} ({len(self.errors)} errors, {len(self.warnings)} warnings)"]
         return "\n".join(lines)
@@ -213,8 +215,8 @@ def _check_city(report: DataReport, root: Path, city: str, images: str) -> set[s
         if not folder.is_dir():
             report.add("error", folder, "folder missing", f"put the city's {sub} images in {folder}")
         else:
-            images = sum(1 for entry in os.scandir(folder) if entry.name.lower().endswith(_IMAGE_SUFFIXES))
-            setattr(counts, "panoramas" if sub == "panorama" else "tiles", images)
+            count = sum(1 for entry in os.scandir(folder) if entry.name.lower().endswith(_IMAGE_SUFFIXES))
+            setattr(counts, "panoramas" if sub == "panorama" else "tiles", count)
     try:
         counts.meters_per_pixel = city_meters_per_pixel(root, city)
     except DataError as error:

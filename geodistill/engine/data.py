@@ -165,7 +165,8 @@ def build_train_loader(dataset: Dataset, config: ExperimentConfig, ctx: DistCont
     if min(batches.epoch_lengths(max(config.train.epochs, 1))) == 0:
         raise DataError(
             f"the training split ({len(dataset)} panoramas) does not fill one batch of {config.train.batch_size} "
-            f"per rank on {ctx.world_size} rank(s); use a smaller train.batch_size or more data"
+            f"panoramas that share no satellite tile, per rank on {ctx.world_size} rank(s); use a smaller "
+            "train.batch_size or more data"
         )
     return DataLoader(
         dataset,

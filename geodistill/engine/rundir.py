@@ -69,6 +69,9 @@ class RunDir:
 
         Every rank calls this (so all of them raise alike); only the one with ``write`` changes files.
         """
+        blocking = next((folder for folder in (self.path, *self.path.parents) if folder.exists()), None)
+        if blocking is not None and not blocking.is_dir():
+            raise RunError(f"run folder {self.path}: {blocking} is a file, not a folder; pass another --run-dir")
         if self.has_history() and not force:
             raise RunError(
                 f"{self.path} already holds a run; pass --resume to continue it, --force to start over "

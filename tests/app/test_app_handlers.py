@@ -42,6 +42,28 @@ def test_defaults_bind_to_localhost():
     assert app.parse_args(["--host", "0.0.0.0", "--port", "9000"]).port == 9000
 
 
+@pytest.mark.parametrize("port, message", [("99999", "between 1 and 65535"), ("0", "between 1 and 65535"),
+                                           ("http", "expected a port number")])
+def test_bad_port_is_a_usage_error(capsys, port, message):
+    with pytest.raises(SystemExit) as stop:
+        app.parse_args(["--port", port])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_port_in_use_is_a_one_line_error(capsys, monkeypatch):
+    class TakenPort:
+        def launch(self, **kwargs):
+            raise OSError("Cannot find empty port in range: 7860-7860. You can specify a different port")
+
+    monkeypatch.setattr(app, "build_demo", TakenPort)
+    with pytest.raises(SystemExit) as stop:
+        app.main(["--port", "7860"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2
+    assert err.strip() == ("error: cannot serve on 127.0.0.1:7860 (Cannot find empty port in range: 7860-7860); "
+                           "pick another with --port or --host")
+
+
 def test_four_tabs_in_order():
     demo = app.build_demo()
     labels = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
@@ -92,6 +114,15 @@ def test_mistakes_become_gradio_errors(bad_image, sample_name, monkeypatch):
                         None, None)
 
 
+def test_vigor_root_resolves_under_the_data_root_like_the_cli(monkeypatch):
+    monkeypatch.setenv("GEODISTILL_DATA", str(handlers.settings.assets_dir()))  # so "samples" is assets/samples
+    sample, info = handlers.load_sample("VIGOR root", "", "samples", "cross", "test", 0, None, None, None, None, None,
+                                        None, None)
+    assert sample["city"] in ("SanFrancisco", "Chicago") and info.startswith("samples cross/test #0")
+    with pytest.raises(gr.Error, match="enter the folder of a VIGOR-layout dataset"):
+        handlers.load_sample("VIGOR root", "", "  ", "cross", "test", 0, None, None, None, None, None, None, None)
+
+
 def _form(**changes):
     form = dict(recipe="", task="weak", init_checkpoint="", dataset="synthetic", data_root="tiny-set", area="same",
                 device="cpu", epochs=3, batch_size=2, lr=3e-4, max_steps=7, fov_min=90, fov_max=200, tau_teacher=0.1,
@@ -113,6 +144,10 @@ def test_train_form_builds_an_experiment_config():
         handlers.build_train_config(*_form(fov_min=300))
     with pytest.raises(gr.Error, match="VIGOR root not found"):
         handlers.build_train_config(*_form(dataset="VIGOR root", data_root="/nonexistent"))
+    with pytest.raises(gr.Error, match="train.epochs: 0 is out of range"):
+        handlers.build_train_config(*_form(epochs=0))
+    with pytest.raises(gr.Error, match="optim.lr: -0.001 is out of range"):
+        handlers.build_train_config(*_form(lr=-1e-3))
 
 
 def test_train_form_round_trips_a_recipe():

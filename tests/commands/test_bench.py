@@ -81,6 +81,17 @@ def test_model_choice(monkeypatch, tmp_path):
     assert chosen.checkpoint == tmp_path / "geodistill_student" and chosen.config.data.sat_size == 96
 
 
+def test_orientation_checkpoint_is_refused_with_exit_2(capsys, tmp_path):
+    from geodistill.checkpoint import save_checkpoint
+    from geodistill.config import config_from_dict
+
+    save_checkpoint(tmp_path / "orientation", config_from_dict({"train": {"task": "orientation"}}),
+                    {"model": {"w": torch.zeros(1)}}, {"task": "orientation", "role": "orientation"})
+    assert main(["bench", "--quick", "--checkpoint", str(tmp_path / "orientation")]) == 2
+    captured = capsys.readouterr()
+    assert "orientation-estimator checkpoint" in captured.err and "item" not in captured.out
+
+
 def test_conflicting_model_options_exit_2(capsys):
     assert main(["bench", "--checkpoint", "x", "--config", "y.yaml"]) == 2
     assert "not both" in capsys.readouterr().err

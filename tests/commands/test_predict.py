@@ -99,10 +99,16 @@ def test_pairs_csv(files, capsys):
     (["--pairs", "{d}/nope.csv"], "nope.csv"),
     (["--pairs", "{d}/bad.csv"], "mpp or zoom"),
     (["--pairs", "{d}/badrow.csv"], "line 2"),
+    (["--pairs", "{d}/binary.csv"], "not a UTF-8 text CSV"),
+    (["--pairs", "{d}/infinite.csv"], "line 2: column 'gt_lat' must be a finite number, got 'inf'"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--fov", "90", "--fov-center", "nan"],
+     "--fov-center must be a finite"),
 ])
 def test_bad_inputs_exit_2_with_a_clear_message(files, capsys, argv, message):
     (files / "bad.csv").write_text("pano,sat\npano.png,sat.png\n")
     (files / "badrow.csv").write_text("pano,sat,mpp\npano.png,sat.png,abc\n")
+    (files / "binary.csv").write_bytes(b"\xff\xfe\x00pano,sat,mpp\n")
+    (files / "infinite.csv").write_text("pano,sat,mpp,lat,lon,gt_lat,gt_lon\npano.png,sat.png,0.5,40,-73,inf,5\n")
     argv = [a.format(d=files) for a in argv]
     code, out, err = run_cli(capsys, "--checkpoint", files / "run", *argv)
     assert code == 2

@@ -38,6 +38,9 @@ def test_unparseable_label_lines_are_listed_with_line_numbers(fake_vigor):
     assert not report.ok and report.usable_areas == ["cross"]
     (problem,) = report.errors
     assert problem.where == str(path) and "line 3: " in problem.message and "13 tokens" in problem.fix
+    summary = report.summary().splitlines()
+    assert "usable areas: cross (counting only the cities without errors; fix the errors above first)" in summary
+    assert summary[-1].startswith("verdict: NOT USABLE")
 
 
 def test_missing_truncated_and_misshapen_images(fake_vigor):
@@ -73,3 +76,23 @@ def test_check_data_command(fake_vigor, capsys, broken):
     output = capsys.readouterr().out
     assert status == (1 if broken else 0)
     assert ("NOT USABLE" in output) == broken and "NewYork" in output
+
+
+@pytest.mark.parametrize("name", ["nowhere", "a_file"])
+def test_check_data_on_a_missing_root_is_a_one_line_error(tmp_path, capsys, name):
+    (tmp_path / "a_file").write_text("x")
+    assert main(["check-data", str(tmp_path / name)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+    assert f"{tmp_path / name}: dataset root" in captured.err
+
+
+def test_image_check_level_is_honoured(fake_vigor):
+    camera = next(c for c in fake_vigor.cameras.values() if c.city == "Chicago")
+    path = fake_vigor.root / "Chicago" / "panorama" / camera.pano_name
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert check_vigor_root(fake_vigor.root, images="none").ok  # names only: the file exists
+    quick = check_vigor_root(fake_vigor.root, images="quick").summary()
+    assert f"{camera.pano_name} (truncated (the file ends early))" in quick
+    full = check_vigor_root(fake_vigor.root, images="full").summary()  # decoded: the loader's own message
+    assert f"{camera.pano_name} (file is truncated" in full and "the file ends early" not in full

@@ -58,3 +58,10 @@ def test_resume_config_check(tmp_path):
     (run.path / "config.yaml").write_text("optim: [broken\n")
     with pytest.raises(RunError, match="damaged"):
         run.check_resume_config(config_from_dict({"name": "x"}))
+
+
+@pytest.mark.parametrize("inside", ["", "run"])
+def test_a_file_in_the_way_of_the_run_folder_is_a_run_error(tmp_path, inside):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(RunError, match="a_file is a file, not a folder"):
+        RunDir(tmp_path / "a_file" / inside).prepare_new(config_from_dict({}))

@@ -53,3 +53,20 @@ def test_default_run_dir_is_under_runs(recipe, tmp_path, monkeypatch):
     monkeypatch.setenv("GEODISTILL_RUNS", str(tmp_path / "runs"))
     assert main(["train", "--config", str(recipe)]) == 0
     assert (tmp_path / "runs" / "toy" / "last" / "config.json").is_file()
+
+
+@pytest.mark.parametrize("task, select_by, expected", [
+    ("weak", "val_mean", "best epoch 2 (validation mean error 3.250 m; selected on the GT-labelled validation split)"),
+    ("orientation", "val_mean",
+     "best epoch 2 (validation mean heading error 3.250 deg; selected on the GT-labelled validation split)"),
+    ("weak", "last", "best epoch 2 (the last epoch: train.select_by=last, no ground truth used)"),
+])
+def test_best_epoch_line_names_the_metric_in_its_unit(task, select_by, expected):
+    from geodistill.commands.train import best_epoch_line
+    from geodistill.config import config_from_dict
+    from geodistill.engine.loop import TrainResult
+
+    config = config_from_dict({"train": {"task": task, "select_by": select_by}})
+    result = TrainResult(run_dir=None, status="done", step=8, epoch=2, best_epoch=1,
+                         best_metric=None if select_by == "last" else 3.25)
+    assert best_epoch_line(config, result) == expected
