@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from geodistill import __version__
+from geodistill import settings
 from geodistill.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict
 from geodistill.errors import CheckpointError
 
@@ -266,8 +267,14 @@ def load_train_state(path: str | Path) -> dict:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder as given, or ``<run>/best`` when ``path`` is a run folder."""
+    """A checkpoint folder as given, or ``<run>/best`` when ``path`` is a run folder.
+
+    A relative path that does not exist from the working directory is also looked up under the runs
+    root (``runs/<name>`` or ``<name>``) and the checkpoints root (``checkpoints/<name>`` or ``<name>``).
+    """
     path = Path(path).expanduser()
+    if not path.exists() and not path.is_absolute():
+        path = _lookup_under_roots(path)
     if (path / CONFIG_FILE).is_file() or (path / WEIGHTS_FILE).is_file():
         return path
     if (path / "best" / CONFIG_FILE).is_file():
@@ -280,6 +287,15 @@ def resolve_checkpoint(path: str | Path) -> Path:
     found = sorted(p.name for p in path.iterdir() if (p / CONFIG_FILE).is_file())
     hint = f"; checkpoints in it: {', '.join(found)}" if found else ""
     raise CheckpointError(f"{path}: neither a checkpoint folder ({CONFIG_FILE}) nor a run folder with best/{hint}")
+
+
+def _lookup_under_roots(path: Path) -> Path:
+    for root, default_name in ((settings.runs_dir(), "runs"), (settings.checkpoints_dir(), "checkpoints")):
+        parts = path.parts[1:] if path.parts and path.parts[0] in (default_name, root.name) else path.parts
+        candidate = root.joinpath(*parts) if parts else root
+        if candidate.exists():
+            return candidate
+    return path
 
 
 def network_for_role(checkpoint: Checkpoint, role: str | None = None) -> dict[str, torch.Tensor]:

@@ -192,3 +192,18 @@ def test_save_rejects_bad_meta(tmp_path, config):
         save_checkpoint(tmp_path / "c", config, {"net": small_net().state_dict()}, {"task": "weak", "role": "weak"})
     assert not any(p.name.startswith(".c.tmp") for p in tmp_path.iterdir())
     assert ckpt_module.VERSION == 1
+
+
+def test_relative_names_are_found_under_the_runs_and_checkpoints_roots(tmp_path, config, monkeypatch):
+    runs, shipped, elsewhere = tmp_path / "myruns", tmp_path / "myckpts", tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.setenv("GEODISTILL_RUNS", str(runs))
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
+    monkeypatch.chdir(elsewhere)
+    save_weak(runs / "exp1" / "best", config, small_net())
+    save_weak(shipped / "weak_baseline", config, small_net())
+    assert resolve_checkpoint("runs/exp1") == runs / "exp1" / "best"       # README spelling, roots moved
+    assert resolve_checkpoint("exp1") == runs / "exp1" / "best"
+    assert resolve_checkpoint("checkpoints/weak_baseline") == shipped / "weak_baseline"
+    with pytest.raises(CheckpointError, match="no such"):
+        resolve_checkpoint("runs/missing")
