@@ -2,5 +2,6 @@
 
 ``images`` (conversions, colormaps), ``heatmap`` (probability overlays, teacher-student difference,
 markers), ``panorama`` (FoV mask), ``bev`` (the panorama's bird's-eye view on the tile), ``panels`` (the
-Explore view of a prediction), ``plots`` (error CDF, training curves), ``webmap`` (the offline Leaflet map).
+Explore view of a prediction), ``plots`` (error CDF, training curves), ``webmap`` (the offline Leaflet map),
+``gt_check`` (the visual ground-truth check: GT on the tile, flat-world BEV against the aerial).
 """
