@@ -273,7 +273,8 @@ def test_evaluate_tile_centre_baseline(vigor_and_checkpoints, capsys):
     assert summary["setting"]["role"] == "baseline" and "role=baseline" in out
 
 
-def test_evaluate_command_refuses_unsupported_settings(vigor_and_checkpoints, capsys):
+def test_evaluate_command_refuses_unsupported_settings(vigor_and_checkpoints, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path / "no-shipped-checkpoints"))  # no default orientation model
     base = vigor_and_checkpoints
     common = ["--checkpoint", base / "run", "--data", base / "vigor"]
     code, _, err = _evaluate_cli(capsys, *common, "--orientation", "unknown", "--orientation-checkpoint", base / "ori45")

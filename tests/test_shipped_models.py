@@ -1,0 +1,103 @@
+"""The shipped checkpoints and their recipes: they load, match their recipes, and match checkpoints/README.md."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from geodistill.checkpoint import load_checkpoint
+from geodistill.config import config_diff, config_to_dict, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINTS = ROOT / "checkpoints"
+RECIPES = {
+    "weak_baseline": "shipped_weak.yaml",
+    "geodistill_teacher": "shipped_distill.yaml",
+    "geodistill_student": "shipped_distill.yaml",
+    "orientation": "shipped_orientation.yaml",
+}
+
+needs_checkpoints = pytest.mark.skipif(not (CHECKPOINTS / "geodistill_student" / "config.json").is_file(),
+                                       reason="no shipped checkpoints in this checkout")
+
+
+@needs_checkpoints
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_checkpoint_was_trained_with_its_recipe_and_stores_fp16(name):
+    checkpoint = load_checkpoint(CHECKPOINTS / name)
+    recipe = load_config(ROOT / "training" / "configs" / RECIPES[name])
+    assert config_diff(config_to_dict(recipe), config_to_dict(checkpoint.config)) == []
+    floats = [t for state in checkpoint.state_dicts.values() for t in state.values() if t.is_floating_point()]
+    assert floats and all(t.dtype == torch.float16 for t in floats)
+    assert checkpoint.meta["weights_dtype"] == "float16"
+
+
+@needs_checkpoints
+def test_readme_lists_the_sha256_of_every_weights_file():
+    readme = (CHECKPOINTS / "README.md").read_text()
+    listed = set(re.findall(r"`([0-9a-f]{64})`", readme))
+    for name in RECIPES:
+        digest = hashlib.sha256((CHECKPOINTS / name / "weights.safetensors").read_bytes()).hexdigest()
+        assert digest in listed, f"checkpoints/{name}: sha256 {digest} is not in checkpoints/README.md"
+
+
+@needs_checkpoints
+def test_distillation_checkpoints_deploy_their_own_network_and_total_size_fits():
+    assert load_checkpoint(CHECKPOINTS / "geodistill_student").meta["deploy"] == "student"
+    assert load_checkpoint(CHECKPOINTS / "geodistill_teacher").meta["deploy"] == "teacher"
+    total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*") if p.is_file())
+    assert total <= 120 * 10**6
+
+
+@needs_checkpoints
+def test_student_and_orientation_load_for_inference():
+    from geodistill.inference import Localizer
+
+    localizer = Localizer.from_checkpoint(CHECKPOINTS / "geodistill_student",
+                                          orientation_checkpoint=CHECKPOINTS / "orientation")
+    assert localizer.role == "student"
+    assert (localizer.pano_height, localizer.sat_size) == (64, 128)
+    assert localizer.orientation_range_deg == 45.0
+
+
+def _load_script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "training" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_export_rounds_floats_to_fp16_and_keeps_meta(tmp_path):
+    from geodistill.checkpoint import save_checkpoint
+    from geodistill.config import ExperimentConfig
+
+    export = _load_script("export_shipped")
+    state = {"w": torch.tensor([1.0, 1.0 + 2**-12, -3.5]), "count": torch.tensor(7, dtype=torch.int64)}
+    source = save_checkpoint(tmp_path / "run" / "best", ExperimentConfig(), {"model": state},
+                             {"task": "weak", "role": "weak", "epoch": 3, "metrics": {"mean_m": 1.5}},
+                             train_state={"step": 12})
+    folder = export.export(source, tmp_path / "shipped")
+    loaded = load_checkpoint(folder)
+    weights = loaded.state_dicts["model"]
+    assert weights["w"].dtype == torch.float16 and torch.equal(weights["w"].float(), torch.tensor([1.0, 1.0, -3.5]))
+    assert weights["count"].dtype == torch.int64 and int(weights["count"]) == 7
+    assert loaded.meta["epoch"] == 3 and loaded.meta["metrics"] == {"mean_m": 1.5}
+    assert loaded.meta["exported_from"] == str(source)
+    assert not (folder / "train_state.pt").exists()
+
+
+def test_results_table_reads_only_existing_json(tmp_path):
+    import json
+
+    table = _load_script("results_table")
+    summary = {"n": 4, "mean_m": 2.5, "median_m": 2.0, "recall_1m": 0.25, "recall_3m": 0.5, "recall_5m": 1.0}
+    (tmp_path / "geodistill_student_cross_fov360_aligned.json").write_text(json.dumps(summary))
+    text, missing = table.table(tmp_path)
+    assert "| cross-area | GeoDistill student | 360° | aligned | 4 | 2.50 | 2.00 | 25.0% | 50.0% | 100.0% | – | – |" in text
+    assert "centre_cross.json" in missing and len(text.strip().splitlines()) == 3

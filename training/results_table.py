@@ -1,0 +1,69 @@
+"""Markdown results table of the shipped models from the evaluate JSON files written by training/ship.sh.
+
+    python training/results_table.py docs/results > docs/results/table.md
+
+Every number is read from a ``<model>_<area>_fov<deg>_<orientation>.json`` (or ``centre_<area>.json``) file
+written by ``python -m geodistill evaluate --json``; nothing is computed here except formatting. Missing
+files are listed on stderr and left out of the table.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+MODELS = (("centre", "tile centre (no model)"), ("weak_baseline", "weak baseline"),
+          ("geodistill_teacher", "GeoDistill teacher"), ("geodistill_student", "GeoDistill student"))
+AREAS = (("cross", "cross-area"), ("same", "same-area"))
+SETTINGS = (("360", "aligned"), ("180", "aligned"), ("360", "45"), ("180", "45"))
+HEADER = ("| split | model | FoV | orientation | n | mean (m) | median (m) | R@1m | R@3m | R@5m "
+          "| heading mean (°) | heading median (°) |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _cell(value, percent: bool = False) -> str:
+    if value is None:
+        return "–"
+    return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
+
+
+def _row(area_label: str, model_label: str, fov: str, orientation: str, summary: dict) -> str:
+    orientation_label = "aligned" if orientation == "aligned" else "±45° (orientation model)"
+    values = [area_label, model_label, f"{fov}°", orientation_label, str(summary["n"]),
+              _cell(summary["mean_m"]), _cell(summary["median_m"]), _cell(summary["recall_1m"], True),
+              _cell(summary["recall_3m"], True), _cell(summary["recall_5m"], True),
+              _cell(summary.get("ori_mean_deg")), _cell(summary.get("ori_median_deg"))]
+    return "| " + " | ".join(values) + " |"
+
+
+def table(folder: Path) -> tuple[str, list[str]]:
+    """(markdown table, missing file names)."""
+    lines, missing = [HEADER], []
+    for area, area_label in AREAS:
+        for model, model_label in MODELS:
+            settings = [("any", "aligned")] if model == "centre" else SETTINGS
+            for fov, orientation in settings:
+                name = f"centre_{area}" if model == "centre" else f"{model}_{area}_fov{fov}_{orientation}"
+                path = folder / f"{name}.json"
+                if not path.is_file():
+                    missing.append(path.name)
+                    continue
+                summary = json.loads(path.read_text())
+                lines.append(_row(area_label, model_label, "any" if model == "centre" else fov, orientation, summary))
+    return "\n".join(lines) + "\n", missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    text, missing = table(Path(argv[0]))
+    if missing:
+        print(f"missing (left out): {', '.join(missing)}", file=sys.stderr)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

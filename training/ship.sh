@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Reproduce the shipped models end to end on the CPU: generate the synthetic data, train the weak baseline,
+# GeoDistill (teacher + student) and the orientation estimator, evaluate every model on the synthetic test
+# splits, and export fp16 checkpoints to checkpoints/. Every stage resumes: run the script again after an
+# interruption and finished stages are skipped, an interrupted training continues from its last epoch
+# (--resume), and the generator keeps the samples already on disk.
+#
+#   bash training/ship.sh                 # everything (about 45 min of a 2-core CPU; see checkpoints/README.md)
+#   STAGES="evaluate export" bash training/ship.sh   # only some stages
+#
+# Environment: PYTHON (default .venv/bin/python), GEODISTILL_DATA (default ./data), GEODISTILL_RUNS
+# (default ./runs), RESULTS (evaluation JSON folder, default docs/results), STAGES (default: all, in order
+# data weak orientation distill export evaluate curves).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+DATA=${GEODISTILL_DATA:-data}
+RUNS=${GEODISTILL_RUNS:-runs}
+RESULTS=${RESULTS:-docs/results}
+STAGES=${STAGES:-"data weak orientation distill export evaluate curves"}
+CONFIGS=training/configs
+TIER=${TIER:-medium}              # generator difficulty of the shipped data (docs/results.md explains why not hard)
+TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
+CROSS_SET=$DATA/shipped/sfch      # SanFrancisco + Chicago: cross-area test
+# One thread per process: on a small shared CPU, torch's default thread pool slows every step down.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
+export GEODISTILL_DATA=$DATA GEODISTILL_RUNS=$RUNS
+
+log() { echo "[ship $(date -u +%H:%M:%S)] $*"; }
+want() { [[ " $STAGES " == *" $1 "* ]]; }
+timed() { local start=$SECONDS; "$@"; log "took $((SECONDS - start)) s: $*"; }
+
+synth() {  # OUT CITY... : the shared generator settings of the shipped data
+    local out=$1; shift
+    "$PYTHON" -m geodistill synth --out "$out" --cities "$@" --pano-size 384x192 --tile-size 256 --tier "$TIER" \
+        --seed 0 --workers 2 --no-progress --panos "$PANOS"
+}
+
+train() {  # RECIPE NAME [key=value ...] : train, or continue an interrupted run
+    local recipe=$1 name=$2; shift 2
+    if [[ -f "$RUNS/$name/last/config.json" || -f "$RUNS/$name/interrupted/config.json" ]]; then
+        timed "$PYTHON" -m geodistill train --config "$recipe" --run-dir "$RUNS/$name" --resume "$@"
+    else
+        timed "$PYTHON" -m geodistill train --config "$recipe" --run-dir "$RUNS/$name" "$@"
+    fi
+}
+
+if want data; then
+    log "data: NewYork + Seattle (400 panoramas each), SanFrancisco + Chicago (100 each), $TIER tier"
+    PANOS=400 timed synth "$TRAIN_SET" NewYork Seattle
+    PANOS=100 timed synth "$CROSS_SET" SanFrancisco Chicago
+fi
+want weak && train "$CONFIGS/shipped_weak.yaml" shipped_weak
+want orientation && train "$CONFIGS/shipped_orientation.yaml" shipped_orientation
+want distill && train "$CONFIGS/shipped_distill.yaml" shipped_distill
+
+if want export; then
+    log "export (fp16 weights, no optimizer state)"
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_weak/best" checkpoints/weak_baseline
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best_teacher" checkpoints/geodistill_teacher
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best" checkpoints/geodistill_student
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_orientation/best" checkpoints/orientation
+fi
+
+evaluate() {  # OUTPUT-NAME CHECKPOINT DATA AREA [extra evaluate arguments]
+    local name=$1 checkpoint=$2 data=$3 area=$4; shift 4
+    if [[ -f "$RESULTS/$name.json" ]]; then return 0; fi
+    "$PYTHON" -m geodistill evaluate --checkpoint "$checkpoint" --data "$data" --area "$area" --split test \
+        --seed 0 --no-progress --json "$RESULTS/$name.json" --per-sample "$RESULTS/$name.csv" "$@" \
+        > "$RESULTS/$name.txt"
+    log "evaluated $name"
+}
+
+if want evaluate; then
+    mkdir -p "$RESULTS"
+    for area in cross same; do
+        data=$CROSS_SET; [[ $area == same ]] && data=$TRAIN_SET
+        evaluate "centre_${area}" none "$data" "$area"
+        for model in weak_baseline geodistill_teacher geodistill_student; do
+            for fov in 360 180; do
+                evaluate "${model}_${area}_fov${fov}_aligned" "checkpoints/$model" "$data" "$area" --fov "$fov"
+                evaluate "${model}_${area}_fov${fov}_45" "checkpoints/$model" "$data" "$area" --fov "$fov" \
+                    --orientation 45 --orientation-checkpoint checkpoints/orientation
+            done
+        done
+        # fp16 check: the run's fp32 weights on the same settings as the shipped fp16 ones
+        evaluate "fp32_weak_${area}_fov360_aligned" "$RUNS/shipped_weak/best" "$data" "$area" --fov 360
+        evaluate "fp32_student_${area}_fov360_aligned" "$RUNS/shipped_distill/best" "$data" "$area" --fov 360
+        evaluate "fp32_teacher_${area}_fov360_aligned" "$RUNS/shipped_distill/best_teacher" "$data" "$area" \
+            --fov 360 --role teacher
+    done
+    # fp16 must change no reported metric by more than 0.05 m; fail loudly otherwise (then export with --fp32)
+    "$PYTHON" - "$RESULTS" <<'PY'
+import json, sys
+from pathlib import Path
+results = Path(sys.argv[1])
+pairs = {"weak": "weak_baseline", "student": "geodistill_student", "teacher": "geodistill_teacher"}
+worst = 0.0
+for area in ("cross", "same"):
+    for fp32, fp16 in pairs.items():
+        a = json.loads((results / f"fp32_{fp32}_{area}_fov360_aligned.json").read_text())
+        b = json.loads((results / f"{fp16}_{area}_fov360_aligned.json").read_text())
+        worst = max(worst, *(abs(a[k] - b[k]) for k in ("mean_m", "median_m")))
+print(f"fp16 vs fp32: largest change of a mean or median {worst:.4f} m")
+sys.exit(1 if worst > 0.05 else 0)
+PY
+fi
+
+# The hard-tier comparison of docs/results.md (not shipped): the same recipes on hard-tier renders of the same
+# worlds, weak for 12 epochs. Run with STAGES="hard hard_evaluate".
+HARD_TRAIN=$DATA/hard_tier/nyse HARD_CROSS=$DATA/hard_tier/sfch
+if want hard; then
+    PANOS=400 TIER=hard timed synth "$HARD_TRAIN" NewYork Seattle
+    PANOS=100 TIER=hard timed synth "$HARD_CROSS" SanFrancisco Chicago
+    train "$CONFIGS/shipped_weak.yaml" hard_weak name=hard_weak data.root=hard_tier/nyse train.epochs=12
+    train "$CONFIGS/shipped_distill.yaml" hard_distill name=hard_distill data.root=hard_tier/nyse \
+        distill.init_checkpoint=hard_weak train.epochs=10
+fi
+if want hard_evaluate; then
+    mkdir -p "$RESULTS/hard_tier"
+    for area in cross same; do
+        data=$HARD_CROSS; [[ $area == same ]] && data=$HARD_TRAIN
+        RESULTS=$RESULTS/hard_tier evaluate "centre_${area}" none "$data" "$area"
+        for fov in 360 180; do
+            RESULTS=$RESULTS/hard_tier evaluate "weak_baseline_${area}_fov${fov}_aligned" "$RUNS/hard_weak" "$data" \
+                "$area" --fov "$fov"
+            RESULTS=$RESULTS/hard_tier evaluate "geodistill_student_${area}_fov${fov}_aligned" \
+                "$RUNS/hard_distill/best" "$data" "$area" --fov "$fov" --role student
+            RESULTS=$RESULTS/hard_tier evaluate "geodistill_teacher_${area}_fov${fov}_aligned" \
+                "$RUNS/hard_distill/best_teacher" "$data" "$area" --fov "$fov" --role teacher
+        done
+    done
+fi
+
+if want curves; then
+    "$PYTHON" training/plot_curves.py docs/training_curves.png \
+        "$RUNS/shipped_weak" "$RUNS/shipped_distill" "$RUNS/shipped_orientation"
+    "$PYTHON" training/results_table.py "$RESULTS" > "$RESULTS/table.md"
+fi
+log "done; checkpoints:"
+sha256sum checkpoints/*/weights.safetensors
