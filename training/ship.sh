@@ -15,8 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-.venv/bin/python}
-DATA=${GEODISTILL_DATA:-data}
-RUNS=${GEODISTILL_RUNS:-runs}
+DATA=$(realpath -m "${GEODISTILL_DATA:-data}")   # absolute: relative --out paths would resolve under the data root
+RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
 STAGES=${STAGES:-"data weak orientation distill export evaluate curves"}
 CONFIGS=training/configs
