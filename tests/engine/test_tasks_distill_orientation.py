@@ -83,6 +83,8 @@ def test_tiny_distill_trains_and_evaluates(workspace):
     assert set(best.state_dicts) == {"teacher", "student"}
     teacher_best = load_checkpoint(run / "best_teacher")
     assert teacher_best.meta["deploy"] == "teacher" and teacher_best.meta["role"] == "teacher"
+    assert teacher_best.meta["metrics"]["mean_m"] == teacher_best.meta["metrics"]["teacher/mean_m"]
+    assert teacher_best.meta["step"] > 0
 
     initial = load_checkpoint(workspace / "weak").state_dicts["model"]
     last = load_checkpoint(run / "last").state_dicts

@@ -90,6 +90,7 @@ class DistillTask(Task):
         self.last_epoch = -1  # index of the epoch validated last (0-based, as in events.jsonl)
         self.run_dir: Path | None = None  # set by the training loop when it knows the run folder
         self.total_steps: int | None = None  # set by the training loop (per-step EMA schedule)
+        self.last_step = 0                   # optimizer steps done, recorded in best_<role>/ checkpoints
         self._momentum: np.ndarray | None = None
         logger.info("distillation from %s: masking=%s, EMA %s (momentum %g), deploy=%s", self.init_checkpoint,
                     config.distill.masking, config.distill.ema_mode, config.distill.ema_momentum, self.deploy)
@@ -143,6 +144,7 @@ class DistillTask(Task):
         return float(self._momentum[min(step - 1, len(self._momentum) - 1)])
 
     def on_step_end(self, step: int, epoch: int) -> None:
+        self.last_step = step
         if self.config.distill.ema_mode == "per_step":
             self.pipeline.update_teacher(self.momentum_at_step(step))
 
@@ -187,8 +189,10 @@ class DistillTask(Task):
         if self.run_dir is None:
             logger.debug("no run folder known; best %s kept in the metrics only", role)
             return
-        meta = {"task": self.name, "role": role, "deploy": role, "metrics": dict(metrics),
-                "epoch": self.last_epoch + 1, "kind": f"best_{role}"}  # epochs done, as the loop's checkpoints
+        role_metrics = {name.split("/", 1)[1]: value for name, value in metrics.items() if name.startswith(f"{role}/")}
+        meta = {"task": self.name, "role": role, "deploy": role, "metrics": {**metrics, **role_metrics},
+                "epoch": self.last_epoch + 1, "step": self.last_step,  # epochs done, as the loop's checkpoints
+                "kind": f"best_{role}"}
         path = save_checkpoint(Path(self.run_dir) / f"best_{role}", self.config, self.state_dicts(), meta)
         logger.info("best %s so far (%.3f m mean): saved %s", role, metrics[f"{role}/mean_m"], path)
 
