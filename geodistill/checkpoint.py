@@ -168,7 +168,9 @@ def save_checkpoint(
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.mkdir()
     try:
-        save_file(_flatten(state_dicts), str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT, "version": str(VERSION)})
+        # one metadata entry: safetensors writes a metadata map in arbitrary order, so several entries would
+        # make the bytes (and the sha256 of checkpoints/README.md) differ between two saves of the same weights
+        save_file(_flatten(state_dicts), str(tmp / WEIGHTS_FILE), metadata={"format": f"{FORMAT}/{VERSION}"})
         document = {
             "format": FORMAT,
             "version": VERSION,

@@ -54,6 +54,17 @@ def test_round_trip_gives_identical_predictions(tmp_path, config):
     assert torch.equal(fresh(x), net(x))
 
 
+def test_saving_the_same_weights_twice_gives_the_same_bytes(tmp_path, config):
+    import hashlib
+
+    net = small_net()
+    digests = set()
+    for attempt in range(6):  # a multi-entry safetensors metadata map came out in random order
+        folder = save_weak(tmp_path / f"copy{attempt}", config, net)
+        digests.add(hashlib.sha256((folder / "weights.safetensors").read_bytes()).hexdigest())
+    assert len(digests) == 1
+
+
 def test_config_json_is_documented_shape(tmp_path, config):
     folder = save_checkpoint(tmp_path / "c", config, {"teacher": small_net().state_dict(), "student": small_net().state_dict()},
                              {"task": "distill", "role": "student", "deploy": "student"})
