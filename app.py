@@ -54,6 +54,8 @@ def build_demo() -> gr.Blocks:
                         sample_info = gr.Markdown("Pick a bundled sample to start." if names else
                                                   "No bundled samples are installed: use a VIGOR root or an upload.")
                         model = gr.Dropdown(choices, value=choices[0][1], label="Model")
+                        heading = gr.Radio(handlers.HEADINGS, value="45", label="Panorama heading",
+                                           elem_id="heading-choice")
                         limited = gr.Checkbox(True, label="Limit the student's field of view", elem_id="fov-toggle")
                         fov_deg = gr.Slider(30, 360, 180, step=5, label="FoV width (°)")
                         fov_center = gr.Slider(-180, 180, 0, step=5, label="FoV centre (° from the heading)")
@@ -142,7 +144,7 @@ def build_demo() -> gr.Blocks:
                     worst = gr.Gallery(label="Worst cases (student)", columns=3, elem_id="worst-cases")
 
         compute = dict(concurrency_id=COMPUTE, concurrency_limit=1)
-        explore_inputs = [sample_state, model, limited, fov_deg, fov_center]
+        explore_inputs = [sample_state, model, limited, fov_deg, fov_center, heading]
         render_inputs = [sample_state, predictions_state, opacity, limited]
         render_outputs = [pano_view, teacher_view, student_view, difference_view, bev_view, summary]
         map_inputs = [sample_state, predictions_state, map_layer, online]
@@ -163,7 +165,8 @@ def build_demo() -> gr.Blocks:
         then_localize(load_button.click(handlers.load_sample, loader_inputs, [sample_state, sample_info],
                                         api_name=False))
         # controls that change what the models see start the same chain through a no-op event
-        then_localize(gr.on([localize_button.click, limited.input, fov_deg.release, fov_center.release, model.input],
+        then_localize(gr.on([localize_button.click, limited.input, fov_deg.release, fov_center.release, model.input,
+                             heading.input],
                             lambda: None, None, None, api_name=False, show_progress="hidden"))
         then_localize(random_button.click(handlers.random_fov, None, [fov_deg, fov_center], api_name=False))
         opacity.release(handlers.render, render_inputs, render_outputs, api_name=False, **compute)

@@ -91,12 +91,33 @@ def model_choices() -> list[tuple[str, str]]:
     return choices + [("untrained (no checkpoint)", UNTRAINED)]
 
 
-def teacher_and_student(choice: str):
-    """The (teacher, student) localizers of a model choice. The teacher always sees the full panorama."""
+HEADINGS = [("estimate within ±45° (orientation model)", "45"),
+            ("unknown: estimate on the full circle", "full"),
+            ("north-aligned: no estimate", "aligned")]
+ORIENTATION_MODELS = {"45": "orientation", "full": "orientation_full"}
+
+
+def orientation_for(heading: str) -> str | None:
+    """The orientation checkpoint of a heading choice (None: the panorama is taken as north-aligned)."""
+    if heading == "aligned":
+        return None
+    if heading not in ORIENTATION_MODELS:
+        raise gr.Error(f"unknown heading choice {heading!r}; use one of {[value for _, value in HEADINGS]}")
+    folder = _checkpoint(ORIENTATION_MODELS[heading])
+    if folder is None and heading == "full":
+        raise gr.Error(f"no full-circle orientation model at {settings.checkpoints_dir() / 'orientation_full'}; "
+                       "choose ±45° or north-aligned")
+    return str(folder) if folder else None  # no ±45° model shipped: the panorama is taken as north-aligned
+
+
+def teacher_and_student(choice: str, heading: str = "45"):
+    """The (teacher, student) localizers of a model choice. The teacher always sees the full panorama.
+
+    ``heading`` picks the orientation estimator both use (:data:`HEADINGS`).
+    """
     from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
 
-    orientation = _checkpoint("orientation")
-    orientation = str(orientation) if orientation else None
+    orientation = orientation_for(heading)
     if choice == UNTRAINED or not choice:
         model = get_localizer(None)
         return model, model
@@ -177,11 +198,12 @@ def load_bundled(name: str) -> tuple[dict, str, str]:
 
 
 @user_errors
-def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fov_center_deg: float) -> dict:
+def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fov_center_deg: float,
+             heading: str = "45") -> dict:
     """Teacher on the full panorama, student on the limited FoV; returns {"teacher", "student"} predictions."""
     if not sample:
         raise gr.Error("load a sample first")
-    teacher, student = teacher_and_student(choice)
+    teacher, student = teacher_and_student(choice, heading)
     student_fov = float(fov_deg) if limited and fov_deg < 360 else None
     return {"teacher": teacher.predict(sample),
             "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg))}

@@ -28,7 +28,7 @@ def test_client_explores_a_bundled_sample(client):
     name = handlers._sample_names()[0]
     info, source = client.predict(name, api_name="/load_sample")
     assert name in info and source == "bundled sample"
-    client.predict(handlers.UNTRAINED, True, 120, -90, api_name="/localize")  # session state keeps the predictions
+    client.predict(handlers.UNTRAINED, True, 120, -90, "aligned", api_name="/localize")  # session state keeps the predictions
     *images, summary = client.predict(0.6, True, api_name="/render")
     assert len(images) == 5 and all(path.endswith(".webp") for path in images)
     assert "120°" in summary and "360°" in summary   # the student's window and the teacher's full view
@@ -38,6 +38,6 @@ def test_client_explores_a_bundled_sample(client):
 
 def test_client_sees_errors_as_messages(client):
     with pytest.raises(Exception, match="load a sample first"):
-        client.predict(handlers.UNTRAINED, True, 180, 0, api_name="/localize")
+        client.predict(handlers.UNTRAINED, True, 180, 0, "45", api_name="/localize")
     with pytest.raises(Exception, match="choose a run to cancel"):
         client.predict("", api_name="/cancel_run")

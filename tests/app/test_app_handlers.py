@@ -214,3 +214,19 @@ def test_shipped_and_run_checkpoints_are_offered_and_cached(monkeypatch, tmp_pat
     assert (teacher.role, student.role) == ("teacher", "student")
     model_update, eval_update, tab = handlers.use_run_in_explore("distilled")
     assert model_update["value"] == str(run) and tab.selected == "explore"
+
+
+def test_heading_choice_picks_the_orientation_model_or_none(monkeypatch, tmp_path):
+    shipped = tmp_path / "checkpoints"
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
+    assert handlers.orientation_for("aligned") is None
+    assert handlers.orientation_for("45") is None  # nothing shipped: the panorama is taken as north-aligned
+    with pytest.raises(gr.Error, match="no full-circle orientation model"):
+        handlers.orientation_for("full")
+    with pytest.raises(gr.Error, match="unknown heading choice"):
+        handlers.orientation_for("sideways")
+    for name in ("orientation", "orientation_full"):
+        (shipped / name).mkdir(parents=True)
+        (shipped / name / "config.json").write_text("{}")
+    assert handlers.orientation_for("45") == str(shipped / "orientation")
+    assert handlers.orientation_for("full") == str(shipped / "orientation_full")
