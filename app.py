@@ -54,7 +54,7 @@ def build_demo() -> gr.Blocks:
                         sample_info = gr.Markdown("Pick a bundled sample to start." if names else
                                                   "No bundled samples are installed: use a VIGOR root or an upload.")
                         model = gr.Dropdown(choices, value=choices[0][1], label="Model")
-                        heading = gr.Radio(handlers.HEADINGS, value="45", label="Panorama heading",
+                        heading = gr.Radio(handlers.heading_choices(), value="45", label="Panorama heading",
                                            elem_id="heading-choice")
                         limited = gr.Checkbox(True, label="Limit the student's field of view", elem_id="fov-toggle")
                         fov_deg = gr.Slider(30, 360, 180, step=5, label="FoV width (°)")

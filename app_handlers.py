@@ -97,6 +97,12 @@ HEADINGS = [("estimate within ±45° (orientation model)", "45"),
 ORIENTATION_MODELS = {"45": "orientation", "full": "orientation_full"}
 
 
+def heading_choices() -> list[tuple[str, str]]:
+    """The heading choices of the Explore tab: the full-circle estimate only where its model is shipped."""
+    return [(label, value) for label, value in HEADINGS
+            if value != "full" or _checkpoint(ORIENTATION_MODELS["full"]) is not None]
+
+
 def orientation_for(heading: str) -> str | None:
     """The orientation checkpoint of a heading choice (None: the panorama is taken as north-aligned)."""
     if heading == "aligned":

@@ -219,6 +219,7 @@ def test_shipped_and_run_checkpoints_are_offered_and_cached(monkeypatch, tmp_pat
 def test_heading_choice_picks_the_orientation_model_or_none(monkeypatch, tmp_path):
     shipped = tmp_path / "checkpoints"
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
+    assert [value for _, value in handlers.heading_choices()] == ["45", "aligned"]  # no full-circle model shipped
     assert handlers.orientation_for("aligned") is None
     assert handlers.orientation_for("45") is None  # nothing shipped: the panorama is taken as north-aligned
     with pytest.raises(gr.Error, match="no full-circle orientation model"):
@@ -230,3 +231,4 @@ def test_heading_choice_picks_the_orientation_model_or_none(monkeypatch, tmp_pat
         (shipped / name / "config.json").write_text("{}")
     assert handlers.orientation_for("45") == str(shipped / "orientation")
     assert handlers.orientation_for("full") == str(shipped / "orientation_full")
+    assert [value for _, value in handlers.heading_choices()] == ["45", "full", "aligned"]
