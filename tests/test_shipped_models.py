@@ -101,3 +101,40 @@ def test_results_table_reads_only_existing_json(tmp_path):
     text, missing = table.table(tmp_path)
     assert "| cross-area | GeoDistill student | 360° | aligned | 4 | 2.50 | 2.00 | 25.0% | 50.0% | 100.0% | – | – |" in text
     assert "centre_cross.json" in missing and len(text.strip().splitlines()) == 3
+
+
+def _sweep_run(sweep: Path, seed: int, mean: float, median: float, epoch: int = 5) -> None:
+    import json
+
+    best = sweep / f"seed_{seed}" / "best"
+    best.mkdir(parents=True)
+    (best / "config.json").write_text(json.dumps({"metrics": {"mean_m": mean, "median_m": median}, "epoch": epoch}))
+
+
+def test_weak_seed_selection_takes_the_lowest_validation_mean_and_skips_unfinished_runs(tmp_path, capsys):
+    import json
+
+    select = _load_script("select_weak_seed")
+    sweep = tmp_path / "weak_sweep"
+    _sweep_run(sweep, 2023, 8.0, 2.0)
+    _sweep_run(sweep, 2024, 18.7, 20.5)
+    _sweep_run(sweep, 2025, 6.4, 1.6)
+    (sweep / "seed_2026" / "last").mkdir(parents=True)  # still training: no best/ yet
+    (sweep / "notes").mkdir()
+    assert select.main([str(sweep), "--summary", str(tmp_path / "summary.json")]) == 0
+    assert capsys.readouterr().out.strip() == str(sweep / "seed_2025")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["chosen_seed"] == 2025 and [run["seed"] for run in summary["runs"]] == [2023, 2024, 2025]
+
+
+def test_weak_seed_selection_breaks_ties_on_the_median_and_refuses_an_empty_sweep(tmp_path, capsys):
+    select = _load_script("select_weak_seed")
+    sweep = tmp_path / "weak_sweep"
+    _sweep_run(sweep, 1, 5.0, 3.0)
+    _sweep_run(sweep, 2, 5.0, 2.0)
+    assert select.best_run(select.read_runs(sweep))["seed"] == 2
+    assert select.main([str(tmp_path / "missing")]) == 2
+    assert "no such sweep folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert select.main([str(tmp_path / "empty")]) == 2
+    assert "no finished run" in capsys.readouterr().err

@@ -10,7 +10,7 @@
 #
 # Environment: PYTHON (default .venv/bin/python), GEODISTILL_DATA (default ./data), GEODISTILL_RUNS
 # (default ./runs), RESULTS (evaluation JSON folder, default docs/results), STAGES (default: all, in order
-# data weak orientation distill export evaluate curves).
+# data weak orientation distill export evaluate curves), WEAK_SEEDS (default 2023-2027).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,7 @@ DATA=$(realpath -m "${GEODISTILL_DATA:-data}")   # absolute: relative --out path
 RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
 STAGES=${STAGES:-"data weak orientation distill export evaluate curves"}
+WEAK_SEEDS=${WEAK_SEEDS:-"2023 2024 2025 2026 2027"}   # the weak stage trains one run per seed
 CONFIGS=training/configs
 TIER=${TIER:-medium}              # generator difficulty of the shipped data (docs/results.md explains why not hard)
 TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
@@ -51,7 +52,26 @@ if want data; then
     PANOS=400 timed synth "$TRAIN_SET" NewYork Seattle
     PANOS=100 timed synth "$CROSS_SET" SanFrancisco Chicago
 fi
-want weak && train "$CONFIGS/shipped_weak.yaml" shipped_weak
+if want weak; then
+    # Weak training is strongly seed-dependent at this scale (docs/results.md): train one run per seed and keep
+    # the one with the lowest validation mean error as runs/shipped_weak (test splits are never looked at).
+    for seed in $WEAK_SEEDS; do
+        train "$CONFIGS/shipped_weak.yaml" "weak_sweep/seed_$seed" train.seed="$seed"
+    done
+    chosen=$("$PYTHON" training/select_weak_seed.py "$RUNS/weak_sweep" --summary "$RUNS/weak_sweep/summary.json")
+    if [[ "$(cat "$RUNS/shipped_weak/.chosen_from" 2>/dev/null)" != "$chosen" ]]; then
+        log "weak: shipping $chosen as $RUNS/shipped_weak"
+        rm -rf "$RUNS/shipped_weak.tmp" && cp -a "$chosen" "$RUNS/shipped_weak.tmp"
+        cp "$RUNS/weak_sweep/summary.json" "$RUNS/shipped_weak.tmp/seed_sweep.json"
+        echo "$chosen" > "$RUNS/shipped_weak.tmp/.chosen_from"
+        rm -rf "$RUNS/shipped_weak" && mv "$RUNS/shipped_weak.tmp" "$RUNS/shipped_weak"
+        if [[ -d "$RUNS/shipped_distill" ]]; then  # distilled from another weak run: start it again
+            stale="$RUNS/shipped_distill.stale-$(date -u +%Y%m%dT%H%M%S)"
+            log "weak: the weak baseline changed; moving the old distillation run to $stale"
+            mv "$RUNS/shipped_distill" "$stale"
+        fi
+    fi
+fi
 want orientation && train "$CONFIGS/shipped_orientation.yaml" shipped_orientation
 want distill && train "$CONFIGS/shipped_distill.yaml" shipped_distill
 
@@ -113,7 +133,7 @@ HARD_TRAIN=$DATA/hard_tier/nyse HARD_CROSS=$DATA/hard_tier/sfch
 if want hard; then
     PANOS=400 TIER=hard timed synth "$HARD_TRAIN" NewYork Seattle
     PANOS=100 TIER=hard timed synth "$HARD_CROSS" SanFrancisco Chicago
-    train "$CONFIGS/shipped_weak.yaml" hard_weak name=hard_weak data.root=hard_tier/nyse train.epochs=12
+    train "$CONFIGS/shipped_weak.yaml" hard_weak name=hard_weak data.root=hard_tier/nyse train.epochs=12 train.seed=2023
     train "$CONFIGS/shipped_distill.yaml" hard_distill name=hard_distill data.root=hard_tier/nyse \
         distill.init_checkpoint=hard_weak train.epochs=10
 fi
