@@ -138,3 +138,13 @@ def test_weak_seed_selection_breaks_ties_on_the_median_and_refuses_an_empty_swee
     (tmp_path / "empty").mkdir()
     assert select.main([str(tmp_path / "empty")]) == 2
     assert "no finished run" in capsys.readouterr().err
+
+
+@needs_checkpoints
+def test_published_results_tables_are_the_evaluate_files():
+    table = _load_script("results_table")
+    text, missing = table.table(ROOT / "docs" / "results")
+    assert missing == []
+    assert (ROOT / "docs" / "results" / "table.md").read_text() == text
+    for page in ("README.md", "docs/results.md"):
+        assert text in (ROOT / page).read_text(), f"{page} does not hold the table of docs/results/*.json"
