@@ -120,6 +120,8 @@ class OrientationConfig:
     sigma_bins: float = 1.0         # Gaussian soft-label width, classes
     input_size: int = 256           # side of the satellite and top-down inputs, pixels
     topdown_fov_deg: float = 170.0  # field of view of the virtual downward camera
+    train_fov_min_deg: float = 360.0  # training: visible panorama FoV drawn uniformly in [min, max] per sample
+    train_fov_max_deg: float = 360.0  # (window centre uniform on the circle; 360 and 360 = always the full view)
     hidden: list[int] = field(default_factory=lambda: [1024, 512])  # MLP widths
 
 
@@ -324,6 +326,8 @@ _RANGES = (  # (dotted key, lowest, lowest allowed?, highest or None, highest al
     ("orientation.range_deg", 0.0, False, 180.0, True),
     ("orientation.bin_deg", 0.0, False, None, False),
     ("orientation.input_size", 8, True, None, False),
+    ("orientation.train_fov_min_deg", 0.0, False, 360.0, True),
+    ("orientation.train_fov_max_deg", 0.0, False, 360.0, True),
 )
 
 
@@ -340,9 +344,13 @@ def check_ranges(config: ExperimentConfig) -> None:
             if highest is not None:
                 bound += f" and {'<=' if high_ok else '<'} {highest:g}"
             raise ConfigError(f"{key}: {value!r} is out of range (must be {bound})")
-    if config.distill.fov.min_deg > config.distill.fov.max_deg:
-        raise ConfigError(f"distill.fov.min_deg ({config.distill.fov.min_deg:g}) is larger than distill.fov.max_deg "
-                          f"({config.distill.fov.max_deg:g})")
+    for low_key, high_key, low, high in (
+        ("distill.fov.min_deg", "distill.fov.max_deg", config.distill.fov.min_deg, config.distill.fov.max_deg),
+        ("orientation.train_fov_min_deg", "orientation.train_fov_max_deg", config.orientation.train_fov_min_deg,
+         config.orientation.train_fov_max_deg),
+    ):
+        if low > high:
+            raise ConfigError(f"{low_key} ({low:g}) is larger than {high_key} ({high:g})")
 
 
 def config_to_dict(config: ExperimentConfig) -> dict:

@@ -182,3 +182,31 @@ def test_orientation_turns_each_panorama_to_its_target_heading():
     yaws = validation_yaws([0, 1, 2, 3], 45.0, seed=7)
     assert torch.equal(yaws[2:], validation_yaws([2, 3], 45.0, seed=7))  # independent of batching
     assert bool((yaws.abs() <= 45.0).all()) and len(set(yaws.tolist())) == 4
+
+
+def test_orientation_training_windows_hide_everything_outside_one_window_per_panorama():
+    from geodistill.engine.tasks.orientation import hide_outside_random_windows
+
+    width = 72  # 5 deg per column
+    pano = torch.rand(64, 3, 2, width) + 0.1
+    batch = {keys.PANO: pano, keys.HEADING_GT: torch.zeros(64)}
+    hidden = hide_outside_random_windows(batch, 90.0, 180.0, torch.Generator().manual_seed(3))
+    visible = (hidden[keys.PANO] != 0).all(dim=(1, 2))  # B,W
+    assert batch[keys.PANO] is pano and bool((hidden[keys.PANO][visible[:, None, None, :].expand_as(pano)]
+                                                == pano[visible[:, None, None, :].expand_as(pano)]).all())
+    widths = visible.sum(dim=1) * 5.0
+    assert bool(((widths >= 85.0) & (widths <= 185.0)).all()) and widths.max() - widths.min() >= 45.0
+    for row in visible:  # one contiguous window on the circle: at most one hidden-to-visible step
+        steps = (row.int() - torch.roll(row.int(), 1)).clamp(min=0).sum()
+        assert int(steps) == 1
+    centres_east = visible[:, width // 2 + width // 4]  # the east column is seen by some windows, not by all
+    assert 0 < int(centres_east.sum()) < 64
+
+
+def test_orientation_training_fov_range_is_checked():
+    from geodistill.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"orientation.train_fov_min_deg \(270\) is larger than"):
+        load_config(None, ["orientation.train_fov_min_deg=270", "orientation.train_fov_max_deg=180"])
+    with pytest.raises(ConfigError, match="orientation.train_fov_max_deg"):
+        load_config(None, ["orientation.train_fov_max_deg=400"])

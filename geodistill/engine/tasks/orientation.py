@@ -3,9 +3,12 @@
 Training: every panorama is first rolled to north and then turned by a yaw drawn uniformly in
 ``[-orientation.range_deg, orientation.range_deg)`` from the task's seeded generator, so its heading is
 exactly that yaw (``roll_panorama(pano, delta)`` is the view after the camera turns clockwise by delta).
-The loss is the soft-label cross-entropy. Validation turns each panorama by a yaw drawn from a generator
-seeded by (train seed, sample index), the same every epoch and independent of batching, and reports the
-mean, median and recall@1/3/5° of the absolute heading error; ``best/`` is the lowest mean error.
+With ``orientation.train_fov_min_deg`` below 360 each training panorama is also black outside one random
+visible window (width uniform in [train_fov_min_deg, train_fov_max_deg]), so the estimator learns the limited
+views that limited-FoV queries give it. The loss is the soft-label cross-entropy. Validation turns each full
+panorama by a yaw drawn from a generator seeded by (train seed, sample index), the same every epoch and
+independent of batching, and reports the mean, median and recall@1/3/5° of the absolute heading error;
+``best/`` is the lowest mean error.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from geodistill.config import ExperimentConfig
 from geodistill.engine.distributed import DistContext
 from geodistill.engine.tasks.base import Task, batch_to_device
 from geodistill.evaluation import query_generator, summarize_angles
+from geodistill.geometry.fov import fov_column_mask, sample_fov
 from geodistill.metrics import AngleError
 from geodistill.models.orientation import OrientationEstimator, random_yaw, rotate_panoramas
 
@@ -44,6 +48,20 @@ def turn_to_heading(batch: dict, target_deg: torch.Tensor) -> dict:
     turned[keys.PANO] = rotate_panoramas(pano, target_deg.to(pano.device) - current)
     turned[keys.HEADING_GT] = target_deg.to(pano.device)
     return turned
+
+
+def hide_outside_random_windows(batch: dict, min_deg: float, max_deg: float, generator: torch.Generator) -> dict:
+    """A copy of ``batch`` whose panoramas are black outside one random visible window each.
+
+    Widths are uniform in [min_deg, max_deg], centres uniform on the circle (``geometry.fov.sample_fov``);
+    hidden columns are zeroed, as ``Localizer`` hides them from a limited-FoV query before estimating its heading.
+    """
+    pano = batch[keys.PANO]
+    fov_deg, center_deg = sample_fov(pano.shape[0], generator, min_deg, max_deg)
+    visible = fov_column_mask(pano.shape[-1], fov_deg, center_deg).to(pano.device)  # B,W
+    hidden = dict(batch)
+    hidden[keys.PANO] = pano * visible[:, None, None, :].to(pano.dtype)
+    return hidden
 
 
 def validation_yaws(indices, range_deg: float, seed: int) -> torch.Tensor:
@@ -75,8 +93,12 @@ class OrientationTask(Task):
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         batch_size = batch[keys.PANO].shape[0]
-        yaw = random_yaw(batch_size, self.config.orientation.range_deg, self.generator)
+        config = self.config.orientation
+        yaw = random_yaw(batch_size, config.range_deg, self.generator)
         turned = turn_to_heading(batch, yaw)
+        if config.train_fov_min_deg < 360.0:
+            turned = hide_outside_random_windows(turned, config.train_fov_min_deg, config.train_fov_max_deg,
+                                                 self.generator)
         return self.model.loss(self.model(turned), turned)
 
     def validate(self, loader) -> dict[str, float]:
