@@ -10,6 +10,7 @@ keys are errors that list the valid ones. :func:`load_config` also refuses numbe
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -351,6 +352,21 @@ def check_ranges(config: ExperimentConfig) -> None:
     ):
         if low > high:
             raise ConfigError(f"{low_key} ({low:g}) is larger than {high_key} ({high:g})")
+
+
+def without_pretrained(config: ExperimentConfig) -> ExperimentConfig:
+    """A deep copy that builds its networks without fetching pretrained weights.
+
+    For networks whose weights come from elsewhere (a checkpoint) or may stay random (benchmarks): both the
+    localizer's backbone and the orientation encoders are built with ``pretrained=False`` and
+    ``allow_random_init=True``, so nothing is downloaded or required on disk. ``config`` is left unchanged.
+    """
+    config = copy.deepcopy(config)
+    config.model.pretrained = False
+    config.model.allow_random_init = True
+    config.orientation.pretrained = False
+    config.orientation.allow_random_init = True
+    return config
 
 
 def config_to_dict(config: ExperimentConfig) -> dict:

@@ -15,7 +15,6 @@ panoramas are north-aligned, heading 0).
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from geodistill import keys
-from geodistill.config import ExperimentConfig, OrientationConfig
+from geodistill.config import ExperimentConfig, OrientationConfig, without_pretrained
 from geodistill.errors import CheckpointError, GeoDistillError
 
 logger = logging.getLogger("geodistill.inference")
@@ -212,7 +211,7 @@ class Localizer:
         chosen = role or (checkpoint.meta.get("deploy", "student") if task == "distill" else "weak")
         state_dict = network_for_role(checkpoint, chosen)
         config = checkpoint.config
-        model = LocalizerNet(_without_pretrained(config).model)
+        model = LocalizerNet(without_pretrained(config).model)
         load_state_dict_checked(model, state_dict, folder / "weights.safetensors")
         orientation = orientation_config = None
         orientation_source = ""
@@ -405,19 +404,9 @@ def load_orientation(path: str | Path) -> tuple[torch.nn.Module, OrientationConf
         raise CheckpointError(f"{folder} holds a {checkpoint.task} model, not an orientation estimator "
                               "(train one with train.task=orientation)")
     config = checkpoint.config
-    model = OrientationEstimator(_without_pretrained(config).orientation)
+    model = OrientationEstimator(without_pretrained(config).orientation)
     load_state_dict_checked(model, network_for_role(checkpoint), folder / "weights.safetensors")
     return model.eval(), config.orientation, str(folder)
-
-
-def _without_pretrained(config: ExperimentConfig) -> ExperimentConfig:
-    """A copy that builds the network without fetching backbone weights (the checkpoint supplies them)."""
-    config = copy.deepcopy(config)
-    config.model.pretrained = False
-    config.model.allow_random_init = True
-    config.orientation.pretrained = False
-    config.orientation.allow_random_init = True
-    return config
 
 
 def _finite_or_none(value) -> float | None:

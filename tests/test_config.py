@@ -15,6 +15,7 @@ from geodistill.config import (
     load_config,
     parse_overrides,
     save_config,
+    without_pretrained,
 )
 
 RECIPES = Path(__file__).resolve().parent.parent / "training" / "configs"
@@ -131,3 +132,15 @@ def test_recipe_contents():
     assert (faithful.model.normalization, faithful.model.bev_grid, faithful.distill.fov.sampler) == ("symmetric", "faithful", "faithful")
     tiny = load_config(RECIPES / "tiny.yaml")
     assert tiny.data.synthetic.generate and tiny.model.allow_random_init and tiny.data.sat_size <= 128
+
+
+def test_without_pretrained_is_a_modified_copy():
+    config = load_config(None, ["model.pretrained=true", "orientation.pretrained=true", "optim.lr=3e-4"])
+    built = without_pretrained(config)
+    assert built is not config and built.model is not config.model
+    assert (built.model.pretrained, built.model.allow_random_init) == (False, True)
+    assert (built.orientation.pretrained, built.orientation.allow_random_init) == (False, True)
+    assert (config.model.pretrained, config.model.allow_random_init, config.orientation.pretrained) == (True, False, True)
+    assert config_diff(config_to_dict(config), config_to_dict(built)) == [
+        "model.allow_random_init: False -> True", "model.pretrained: True -> False",
+        "orientation.allow_random_init: False -> True", "orientation.pretrained: True -> False"]

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from geodistill.config import without_pretrained
+
 HELP = "measure speed and memory and print a table"
 DEFAULT_CHECKPOINT_NAME = "geodistill_student"
 QUICK_OVERRIDES = {
@@ -153,19 +155,12 @@ def choose_model(args) -> BenchModel:
     return BenchModel(config, description)
 
 
-def _random_init(config):
-    config = copy.deepcopy(config)
-    config.model.pretrained = False
-    config.model.allow_random_init = True
-    return config
-
-
 def _localizer(model: BenchModel, device):
     from geodistill.inference import Localizer
 
     if model.checkpoint is not None:
         return Localizer.from_checkpoint(model.checkpoint, device=device)
-    return Localizer.from_config(_random_init(model.config), device=device)
+    return Localizer.from_config(without_pretrained(model.config), device=device)
 
 
 def random_samples(count: int, pano_height: int, sat_size: int, seed: int = 0) -> list[dict]:
@@ -254,7 +249,7 @@ def training_rows(args, device) -> list[BenchRow]:
 
     from geodistill.checkpoint import save_checkpoint
 
-    config = _random_init(args.bench_model.config)
+    config = without_pretrained(args.bench_model.config)
     config.train.batch_size = args.batch_size
     size = f"batch {args.batch_size}, pano {2 * config.data.pano_height}x{config.data.pano_height}, " \
            f"tile {config.data.sat_size}"

@@ -29,7 +29,7 @@ from geodistill.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from geodistill.config import ExperimentConfig, config_diff, config_to_dict
+from geodistill.config import ExperimentConfig, config_diff, config_to_dict, without_pretrained
 from geodistill.distill.ema import ema_momentum_schedule
 from geodistill.distill.pipeline import DistillationPipeline
 from geodistill.engine.distributed import DistContext
@@ -64,14 +64,6 @@ def resolve_init_checkpoint(name: str) -> Path:
     raise CheckpointError(f"distill.init_checkpoint={name!r}: no such checkpoint or run folder (looked at {tried})")
 
 
-def _builds_without_download(config: ExperimentConfig) -> ExperimentConfig:
-    """The checkpoint supplies the backbone weights, so the network is built without fetching any."""
-    config = copy.deepcopy(config)
-    config.model.pretrained = False
-    config.model.allow_random_init = True
-    return config
-
-
 class DistillTask(Task):
     """Teacher-student self-distillation on top of a weak baseline."""
 
@@ -83,7 +75,7 @@ class DistillTask(Task):
         self.selection_metric = f"{self.deploy}/mean_m"
         self.init_checkpoint = resolve_init_checkpoint(config.distill.init_checkpoint)
         student_state = self._initial_weights(self.init_checkpoint)
-        student = LocalizerNet(_builds_without_download(config).model)
+        student = LocalizerNet(without_pretrained(config).model)
         load_state_dict_checked(student, student_state, self.init_checkpoint / "weights.safetensors")
         self.pipeline = DistillationPipeline(config.model, config.distill, student).to(self.device)
         self.best: dict[str, dict[str, float | int]] = {}
