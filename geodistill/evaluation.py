@@ -22,13 +22,14 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import torch
 
 from geodistill import keys
 from geodistill.errors import CheckpointError, DataError
+from geodistill.inference import FovArg, Prediction
 
 logger = logging.getLogger("geodistill.evaluation")
 
@@ -43,6 +44,29 @@ CSV_COLUMNS = (
     "index", "panorama", "city", "u_pred", "v_pred", "u_gt", "v_gt", "error_m", "confidence",
     "heading_true_deg", "heading_pred_deg", "heading_error_deg", "fov_deg", "fov_center_deg",
 )
+
+
+@runtime_checkable
+class LocalizerLike(Protocol):
+    """What the evaluation reads of a localizer (:class:`geodistill.inference.Localizer` and
+    :class:`geodistill.inference.TileCentreBaseline` satisfy it).
+
+    Attributes:
+        role: the network evaluated (``student``, ``teacher``, ``weak``, ``baseline``...), reported in the setting.
+        orientation: the orientation model, or None; a perturbed setting needs one (a ``baseline`` needs none).
+        orientation_range_deg: half range of headings the orientation model covers, None without one.
+        orientation_source: where the orientation model came from (for messages), "" without one.
+    """
+
+    role: str
+    orientation: Any
+    orientation_range_deg: float | None
+    orientation_source: str
+
+    def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
+                      with_heatmap: bool = True, estimate_heading: bool | None = None) -> list[Prediction]:
+        """One prediction per sample; ``estimate_heading`` False takes the samples' headings as known."""
+        ...
 
 
 def query_generator(seed: int, index: int, stream: int) -> torch.Generator:
@@ -72,20 +96,20 @@ def check_orientation_setting(orientation: str) -> None:
         raise ValueError(f"orientation setting {orientation!r} is not one of {', '.join(ORIENTATION_SETTINGS)}")
 
 
-def check_orientation_support(localizer: Any, orientation: str) -> None:
+def check_orientation_support(localizer: LocalizerLike, orientation: str) -> None:
     """Stop with a clear message when the localizer cannot handle the orientation setting.
 
     Raises:
         CheckpointError: no orientation model for a perturbed setting, or a +-45 deg model for ``unknown``.
     """
     check_orientation_setting(orientation)
-    if orientation == "aligned" or getattr(localizer, "role", "") == "baseline":
+    if orientation == "aligned" or localizer.role == "baseline":
         return
-    if getattr(localizer, "orientation", None) is None:
+    if localizer.orientation is None:
         raise CheckpointError(f"--orientation {orientation} perturbs the query headings and needs an orientation "
                               "model: pass --orientation-checkpoint (train one with train.task=orientation)")
     range_deg = float(localizer.orientation_range_deg)
-    source = getattr(localizer, "orientation_source", "") or "the orientation model"
+    source = localizer.orientation_source or "the orientation model"
     if orientation == "unknown" and range_deg < 180.0:
         raise CheckpointError(f"--orientation unknown needs an orientation model trained for the full circle "
                               f"(orientation.range_deg=180); {source} covers only +-{range_deg:g} deg")
@@ -210,14 +234,15 @@ def _write_atomically(path: Path, text: str) -> Path:
     return path
 
 
-def evaluate_localizer(localizer: Any, dataset: Sequence[dict], *, fov_deg: float | None = None,
+def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov_deg: float | None = None,
                        orientation: str = "aligned", seed: int = 0, limit: int | None = None, batch_size: int = 8,
                        progress: ProgressCallback | None = None, setting: dict | None = None) -> EvalResult:
     """Evaluate a localizer on positive queries of a dataset.
 
     Args:
-        localizer: a :class:`geodistill.inference.Localizer` (or anything with ``predict_batch``, ``role``,
-            ``orientation`` and ``orientation_range_deg``, such as the tile-centre baseline).
+        localizer: anything that satisfies :class:`LocalizerLike` (a :class:`geodistill.inference.Localizer`, the
+            tile-centre baseline). The heading is estimated exactly when ``orientation`` is not ``aligned``: an
+            orientation model attached to the localizer never runs in the aligned protocol.
         dataset: indexable samples with the keys of :mod:`geodistill.keys` (a ``VigorDataset``).
         fov_deg: visible field of view; None or 360 = full panorama.
         orientation: ``aligned``, ``45`` or ``unknown`` (see the module docstring).
@@ -247,7 +272,7 @@ def evaluate_localizer(localizer: Any, dataset: Sequence[dict], *, fov_deg: floa
         **(setting or {}),
         "fov_deg": float(fov_deg) if windowed else None,
         "orientation": orientation,
-        "role": getattr(localizer, "role", "?"),
+        "role": localizer.role,
         "seed": int(seed),
     })
     skipped = 0
@@ -265,7 +290,7 @@ def evaluate_localizer(localizer: Any, dataset: Sequence[dict], *, fov_deg: floa
             yaws.append(yaw)
         if queries:
             predictions = localizer.predict_batch([q for _, q in queries], fov_deg if windowed else None, centres,
-                                                  with_heatmap=False)
+                                                  with_heatmap=False, estimate_heading=orientation != "aligned")
             for (index, query), prediction, centre in zip(queries, predictions, centres):
                 result.rows.append(_row(index, query, prediction, fov_deg if windowed else None, centre))
         if progress is not None:
@@ -277,7 +302,7 @@ def evaluate_localizer(localizer: Any, dataset: Sequence[dict], *, fov_deg: floa
     return result
 
 
-def _row(index: int, sample: dict, prediction: Any, fov_deg: float | None, centre: float) -> dict[str, Any]:
+def _row(index: int, sample: dict, prediction: Prediction, fov_deg: float | None, centre: float) -> dict[str, Any]:
     from geodistill.metrics import angle_error_deg
 
     heading_true = prediction.heading_gt_deg

@@ -7,10 +7,11 @@ orientation model is loaded (3-DoF), the probability heatmap resampled onto the 
 A sample is a dict with the keys of :mod:`geodistill.keys` at any image size; it is resized to the model's input
 (``pano_height`` x ``2 pano_height`` panorama, ``sat_size`` square tile) and the result is mapped back.
 
-3-DoF: with an orientation model the heading of the panorama centre line is estimated first, the panorama (and its
-visibility mask) is rolled back to north-up with :func:`geodistill.geometry.panorama.roll_panorama` (fractional
-columns interpolated), then the localizer runs. Without one, the sample's ``heading_gt`` is taken as known (VIGOR
-panoramas are north-aligned, heading 0).
+3-DoF: when the heading is estimated, the orientation model gives the heading of the panorama centre line first, the
+panorama (and its visibility mask) is rolled back to north-up with :func:`geodistill.geometry.panorama.roll_panorama`
+(fractional columns interpolated), then the localizer runs. Otherwise the sample's ``heading_gt`` is taken as known
+(VIGOR panoramas are north-aligned, heading 0). Whether to estimate is the caller's ``estimate_heading`` argument;
+its default (None) estimates exactly when an orientation model is loaded.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class Prediction:
         xy_m: (2,) predicted camera position, metres east/north of the tile centre.
         latlon: (2,) float64 latitude/longitude, or None when the tile is not georeferenced.
         heading_deg: estimated heading of the panorama centre line (degrees clockwise from north, [0, 360)),
-            or None when no orientation model is loaded.
+            or None when the heading was not estimated (no orientation model, or ``estimate_heading=False``).
         confidence: peak probability of the heatmap.
         prob_on_tile: (S, S) float32 probability of the score cell under each tile pixel (bilinear; 0 outside the
             search region), S = the given tile side; None when the caller asked for no heatmap.
@@ -222,23 +223,40 @@ class Localizer:
                    orientation_config=orientation_config, orientation_source=orientation_source)
 
     def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
-                with_heatmap: bool = True) -> Prediction:
+                with_heatmap: bool = True, estimate_heading: bool | None = None) -> Prediction:
         """Localize one sample. ``fov_deg`` limits the view to a window centred ``fov_center_deg`` from the centre
-        line: the image outside it is zeroed and the mask is passed to the localizer."""
-        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap)[0]
+        line: the image outside it is zeroed and the mask is passed to the localizer. ``estimate_heading`` as in
+        :meth:`predict_batch`."""
+        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap, estimate_heading)[0]
 
     @torch.no_grad()
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
-                      with_heatmap: bool = True) -> list[Prediction]:
-        """Localize several samples at once (FoV arguments: one value for all, or one per sample)."""
+                      with_heatmap: bool = True, estimate_heading: bool | None = None) -> list[Prediction]:
+        """Localize several samples at once (FoV arguments: one value for all, or one per sample).
+
+        Args:
+            estimate_heading: True runs the orientation model and rolls each panorama back to north before
+                localizing (3-DoF); False takes each sample's ``heading_gt`` as known (0 when absent) and never runs
+                the orientation model, even when one is loaded (the ``aligned`` protocol). None, the default, keeps
+                the behaviour of callers written before this argument existed: estimate exactly when an
+                orientation model is loaded.
+
+        Raises:
+            CheckpointError: ``estimate_heading=True`` without an orientation model.
+        """
+        if estimate_heading and self.orientation is None:
+            raise CheckpointError("estimate_heading=True needs an orientation model: load one with "
+                                  "orientation_checkpoint (train one with train.task=orientation)")
         if not samples:
             return []
+        if estimate_heading is None:
+            estimate_heading = self.orientation is not None
         queries = [self._prepare(sample, _pick(fov_deg, i, len(samples)), _pick(fov_center_deg, i, len(samples)) or 0.0)
                    for i, sample in enumerate(samples)]
         pano = torch.stack([q.pano for q in queries]).to(self.device)           # B,3,Hm,Wm
         fov_mask = torch.stack([q.fov_mask for q in queries]).to(self.device)   # B,Wm
         sat = torch.stack([q.sat for q in queries]).to(self.device)             # B,3,Sm,Sm
-        headings = self._estimate_headings(pano, sat) if self.orientation is not None else None
+        headings = self._estimate_headings(pano, sat) if estimate_heading else None
         align_deg = headings.tolist() if headings is not None else [q.known_heading_deg for q in queries]
         pano, fov_mask = self._roll_to_north(pano, fov_mask, align_deg)
         batch = {
@@ -357,17 +375,19 @@ class TileCentreBaseline:
     source = "tile centre"
     orientation = None
     orientation_range_deg = None
+    orientation_source = ""
 
     def __init__(self, pano_height: int = 320, sat_size: int = 512) -> None:
         self.pano_height = pano_height
         self.sat_size = sat_size
 
     def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
-                with_heatmap: bool = True) -> Prediction:
-        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap)[0]
+                with_heatmap: bool = True, estimate_heading: bool | None = None) -> Prediction:
+        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap, estimate_heading)[0]
 
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
-                      with_heatmap: bool = True) -> list[Prediction]:
+                      with_heatmap: bool = True, estimate_heading: bool | None = None) -> list[Prediction]:
+        """The tile centre for every sample; the FoV and heading arguments change nothing (no model looks)."""
         from geodistill.geometry.frames import xy_to_latlon
 
         predictions = []

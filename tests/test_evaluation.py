@@ -49,8 +49,10 @@ class FakeLocalizer:
         self.orientation_range_deg = orientation_range_deg
         self.orientation_source = "fake-orientation"
         self.calls: list[tuple[int, float | None, float, float]] = []
+        self.estimate_heading_args: list[bool | None] = []
 
-    def predict_batch(self, samples, fov_deg=None, fov_center_deg=0.0, with_heatmap=True):
+    def predict_batch(self, samples, fov_deg=None, fov_center_deg=0.0, with_heatmap=True, estimate_heading=None):
+        self.estimate_heading_args.append(estimate_heading)
         predictions = []
         for sample, centre in zip(samples, fov_center_deg):
             index = sample[keys.INDEX]
@@ -60,7 +62,7 @@ class FakeLocalizer:
             xy = xy_gt + np.array([ERRORS_M[index % len(ERRORS_M)], 0.0])
             predictions.append(Prediction(
                 uv=np.zeros(2), xy_m=xy, latlon=None,
-                heading_deg=None if self.orientation is None else (heading + 2.0) % 360.0,
+                heading_deg=(heading + 2.0) % 360.0 if estimate_heading else None,
                 confidence=0.25, prob_on_tile=None, scores=np.zeros((1, 1)), meters_per_pixel=0.5,
                 fov_mask=np.ones(16, bool), uv_gt=sample[keys.UV_GT].double().numpy(), xy_gt_m=xy_gt,
                 error_m=float(np.hypot(*(xy - xy_gt))), heading_gt_deg=heading))
@@ -295,3 +297,45 @@ def test_evaluate_command_with_orientation(vigor_and_checkpoints, capsys):
     assert code == 0, err
     summary = json.loads((base / "ori.json").read_text())
     assert summary["n"] == 3 and summary["ori_mean_deg"] is not None and "heading error" in out
+
+
+def test_the_orientation_setting_decides_whether_the_heading_is_estimated():
+    aligned, perturbed = FakeLocalizer(orientation_range_deg=45.0), FakeLocalizer(orientation_range_deg=45.0)
+    evaluate_localizer(aligned, make_dataset(), batch_size=2)
+    evaluate_localizer(perturbed, make_dataset(), orientation="45", batch_size=2)
+    assert aligned.estimate_heading_args == [False, False] and perturbed.estimate_heading_args == [True, True]
+
+
+def test_aligned_evaluation_ignores_an_attached_orientation_model(vigor_and_checkpoints):
+    from geodistill.data.vigor import VigorDataset
+    from geodistill.inference import Localizer
+
+    base = vigor_and_checkpoints
+    dataset = VigorDataset(base / "vigor", area="cross", split="test", pano_height=32, sat_size=64)
+    plain = Localizer.from_checkpoint(base / "run")
+    with_estimator = Localizer.from_checkpoint(base / "run", orientation_checkpoint=base / "ori45")
+    estimator_calls = []
+    with_estimator.orientation.register_forward_hook(lambda *args: estimator_calls.append(1))
+    expected = evaluate_localizer(plain, dataset, fov_deg=180.0).to_dict()
+    aligned = evaluate_localizer(with_estimator, dataset, fov_deg=180.0).to_dict()
+    assert not estimator_calls
+    for key in ("n", "mean_m", "median_m", "recall_1m", "recall_3m", "recall_5m"):
+        assert aligned[key] == expected[key], key
+    # the same localizer estimates (and localizes differently) when its default is used: the test can fail
+    estimated = with_estimator.predict_batch([dataset[i] for i in range(len(dataset))], 180.0, 0.0)
+    assert estimator_calls and all(p.heading_deg is not None for p in estimated)
+    assert [p.error_m for p in estimated] != [p.error_m for p in plain.predict_batch(
+        [dataset[i] for i in range(len(dataset))], 180.0, 0.0)]
+
+
+def test_localizers_satisfy_the_protocol_evaluation_reads():
+    import inspect
+
+    from geodistill.evaluation import LocalizerLike
+    from geodistill.inference import Localizer, TileCentreBaseline
+
+    expected = list(inspect.signature(LocalizerLike.predict_batch).parameters)
+    for cls in (Localizer, TileCentreBaseline, FakeLocalizer):
+        assert list(inspect.signature(cls.predict_batch).parameters) == expected, cls
+    assert isinstance(TileCentreBaseline(), LocalizerLike) and isinstance(FakeLocalizer(), LocalizerLike)
+    assert not isinstance(object(), LocalizerLike)

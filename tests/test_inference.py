@@ -159,6 +159,25 @@ def test_orientation_model_heading_is_reported_and_used(localizer):
     assert np.allclose(prediction.scores, localizer.predict(aligned).scores, atol=1e-5)
 
 
+def test_estimate_heading_is_explicit(localizer):
+    aligned = make_sample(pano_height=32, sat_size=64)
+    heading = 360.0 / 64 * 5
+    turned = dict(aligned, **{keys.PANO: roll_panorama(aligned[keys.PANO], heading),
+                              keys.HEADING_GT: torch.tensor(heading)})
+    three_dof = Localizer(localizer.model, localizer.config, orientation=FixedHeading(heading + 30.0),
+                          orientation_config=tiny_config().orientation)
+    known = three_dof.predict(turned, estimate_heading=False)  # the label, not the (wrong) estimator, is used
+    assert known.heading_deg is None
+    assert np.allclose(known.scores, localizer.predict(aligned).scores, atol=1e-5)
+    estimated = three_dof.predict(turned, estimate_heading=True)
+    assert estimated.heading_deg == pytest.approx(heading + 30.0)
+    assert three_dof.predict(turned).heading_deg == estimated.heading_deg  # default: estimate when a model is loaded
+    assert not np.allclose(estimated.scores, known.scores, atol=1e-3)
+    assert localizer.predict(turned).heading_deg is None  # default without a model: the label
+    with pytest.raises(CheckpointError, match="orientation model"):
+        localizer.predict(turned, estimate_heading=True)
+
+
 def test_predict_batch_matches_single_predictions(localizer):
     samples = [make_sample(seed=1), make_sample(pano_height=32, sat_size=64, seed=2)]
     batch = localizer.predict_batch(samples, fov_deg=[None, 180.0], fov_center_deg=[0.0, 45.0])
