@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from geodistill import settings
 from geodistill.cli import SUBCOMMANDS, build_parser, main
@@ -53,3 +56,41 @@ def test_roots_follow_environment(monkeypatch, tmp_path):
     assert settings.resolve_path("sub/x", tmp_path) == tmp_path / "sub" / "x"
     assert settings.resolve_path("/abs/x", tmp_path) == Path("/abs/x")
     assert settings.resolve_path("", tmp_path) is None
+
+
+def test_a_negative_coordinate_pair_is_the_value_of_the_option_before_it():
+    from geodistill.cli import attach_negative_values
+
+    assert attach_negative_values(["predict", "--sat-latlon", "-33.86,151.21", "--gt-latlon", "-.5, 3"]) == [
+        "predict", "--sat-latlon=-33.86,151.21", "--gt-latlon=-.5, 3"]
+    assert attach_negative_values(["--fov-center", "-30", "-v", "-1,2"]) == ["--fov-center", "-30", "-v", "-1,2"]
+    assert attach_negative_values(["--gt-px=-1,2", "--x", "--y"]) == ["--gt-px=-1,2", "--x", "--y"]
+    args = build_parser().parse_args(attach_negative_values(
+        ["predict", "--pano", "p", "--sat", "s", "--mpp", "1", "--sat-latlon", "-33.86,-151.21"]))
+    assert args.sat_latlon == "-33.86,-151.21"
+
+
+@pytest.mark.parametrize("argv, level", [
+    ([], logging.WARNING),
+    (["-v"], logging.INFO),
+    (["-vv"], logging.DEBUG),
+    (["-v", "-v", "-v"], logging.DEBUG),
+])
+def test_verbosity_before_or_after_every_subcommand(argv, level):
+    from geodistill.cli import log_level
+
+    parser = build_parser()
+    for name in SUBCOMMANDS:
+        assert log_level(parser.parse_args(argv + [name] + _minimal_args(name))) == level
+        assert log_level(parser.parse_args([name] + _minimal_args(name) + argv)) == level
+    assert log_level(parser.parse_args(["-v", "bench", "-v"])) == logging.DEBUG
+
+
+def test_commands_print_warnings_only_unless_asked():
+    """Informational log lines appear with -v, not by default."""
+    command = [sys.executable, "-m", "geodistill", "check-data", str(REPO / "assets" / "samples"), "--images", "none"]
+    quiet = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=120)
+    verbose = subprocess.run(command + ["-v"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
+    assert "verdict: OK" in quiet.stdout and " INFO " not in quiet.stderr
+    assert " INFO geodistill.data.checker: checking NewYork" in verbose.stderr

@@ -6,7 +6,8 @@ The recipe is layered over the defaults and the ``key=value`` overrides over the
 (``optim.lr=3e-4 train.epochs=2``). The run goes to ``--run-dir`` or ``$GEODISTILL_RUNS/<name>``. Under
 ``torchrun --nproc_per_node N -m geodistill train ...`` the same command trains on N processes.
 Exit status: 0 when training finished, 130 when it was interrupted (``interrupted/`` saved), 2 on a
-user error.
+user error. The trainer's own progress messages (one line per epoch with its validation metrics, resuming,
+dataset generation) show at the default verbosity; ``-v`` adds the other informational messages.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import logging
 
 HELP = "train a weak baseline, GeoDistill or the orientation estimator"
+
+TRAINER_LOGGER = "geodistill.engine"  # epoch lines, resuming, data generation: the command's progress output
 
 logger = logging.getLogger("geodistill.commands.train")
 
@@ -34,10 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from geodistill.cli import log_level
     from geodistill.config import load_config
     from geodistill.engine.loop import train
     from geodistill.errors import GeoDistillError
 
+    if log_level(args) > logging.INFO:
+        logging.getLogger(TRAINER_LOGGER).setLevel(logging.INFO)
     config_path = args.config
     if config_path is None:
         if not (args.resume and args.run_dir):
