@@ -1,9 +1,11 @@
 """``python -m geodistill predict``: localize a panorama (or a list of them) in north-up satellite tiles.
 
 The tile's scale is ``--mpp`` (metres per pixel of the file as given) or ``--zoom`` with ``--sat-latlon``; with
-``--sat-latlon`` the prediction is also given as latitude/longitude. ``--pairs CSV`` reads one pair per row with
-columns ``pano,sat`` plus ``mpp`` or ``zoom``, optional ``lat,lon`` (tile centre) and ``gt_lat,gt_lon`` (true
-camera position, to report an error); relative paths are taken from the CSV's folder.
+``--sat-latlon`` the prediction is also given as latitude/longitude. Pixels are the tile file's own (``uv_file``,
+continuous: pixel i covers [i, i+1)). A known camera position (``--gt-latlon`` or ``--gt-px``) adds the error in
+metres. ``--pairs CSV`` reads one pair per row with columns ``pano,sat`` plus ``mpp`` or ``zoom``, optional
+``lat,lon`` (tile centre) and ``gt_lat,gt_lon`` or ``gt_u,gt_v`` (true camera position, to report errors and a
+summary: mean, median, recall@1/3/5 m); relative paths are taken from the CSV's folder.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 HELP = "localize a panorama in a satellite tile"
 DEFAULT_CHECKPOINT_NAME = "geodistill_student"
 DEFAULT_ORIENTATION_NAME = "orientation"
+PAIRS_COLUMNS = "pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon|gt_u,gt_v]"
 
 
 @dataclass
@@ -30,6 +33,7 @@ class PairSpec:
     zoom: float | None
     latlon: tuple[float, float] | None
     gt_latlon: tuple[float, float] | None = None
+    gt_uv: tuple[float, float] | None = None
     origin: str = "command line"
 
 
@@ -47,8 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tile-centre latitude,longitude (gives the prediction as lat/lon)")
     parser.add_argument("--hfov", type=float, default=None, metavar="DEG",
                         help="load --pano as an ordinary photo with this horizontal field of view")
+    known = parser.add_mutually_exclusive_group()
+    known.add_argument("--gt-latlon", default=None, metavar="LAT,LON",
+                       help="known camera latitude,longitude (needs --sat-latlon): reports the error in metres")
+    known.add_argument("--gt-px", default=None, metavar="U,V",
+                       help="known camera pixel (u, v) of the tile file: reports the error in metres")
     parser.add_argument("--pairs", default=None, metavar="CSV",
-                        help="predict every row of a CSV (columns pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon])")
+                        help=f"predict every row of a CSV (columns {PAIRS_COLUMNS}); with known positions it also "
+                             "prints mean, median and recall@1/3/5 m")
     parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
                         help="orientation estimator for unaligned panoramas (default: checkpoints/orientation)")
     parser.add_argument("--no-orientation", action="store_true",
@@ -62,16 +72,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_latlon(text: str, what: str) -> tuple[float, float]:
     """``"41.87,-87.68"`` -> (41.87, -87.68); a clear error otherwise."""
+    return _parse_pair(text, what, "LAT,LON (for example 41.8779,-87.6894)", "latitude and longitude")
+
+
+def parse_pixel(text: str, what: str) -> tuple[float, float]:
+    """``"320.5,310"`` -> (320.5, 310.0), a pixel (u, v) of the tile file; a clear error otherwise."""
+    return _parse_pair(text, what, "U,V (pixels of the tile file, for example 320.5,310)", "u and v")
+
+
+def _parse_pair(text: str, what: str, form: str, names: str) -> tuple[float, float]:
     from geodistill.cli import UserError
 
     parts = [part.strip() for part in str(text).split(",")]
     try:
-        lat, lon = (float(part) for part in parts)
+        first, second = (float(part) for part in parts)
     except ValueError:
-        raise UserError(f"{what} must look like LAT,LON (for example 41.8779,-87.6894), got {text!r}") from None
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        raise UserError(f"{what}: latitude and longitude must be finite numbers, got {text!r}")
-    return lat, lon
+        raise UserError(f"{what} must look like {form}, got {text!r}") from None
+    if not (math.isfinite(first) and math.isfinite(second)):
+        raise UserError(f"{what}: {names} must be finite numbers, got {text!r}")
+    return first, second
 
 
 def _float_cell(row: dict, column: str, origin: str) -> float | None:
@@ -90,7 +109,7 @@ def _float_cell(row: dict, column: str, origin: str) -> float | None:
 
 
 def read_pairs_csv(path: str | Path) -> list[PairSpec]:
-    """Read and check a pairs CSV (header ``pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon]``)."""
+    """Read and check a pairs CSV (header :data:`PAIRS_COLUMNS`)."""
     from geodistill.errors import DataError
 
     path = Path(path)
@@ -100,7 +119,7 @@ def read_pairs_csv(path: str | Path) -> list[PairSpec]:
         return _read_pairs_rows(path)
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a UTF-8 text CSV; save it as CSV (UTF-8) with the header "
-                        "pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon]") from None
+                        f"{PAIRS_COLUMNS}") from None
     except csv.Error as error:
         raise DataError(f"{path}: not a readable CSV ({error})") from None
 
@@ -115,7 +134,7 @@ def _read_pairs_rows(path: Path) -> list[PairSpec]:
         missing = [c for c in ("pano", "sat") if c not in columns]
         if missing or not ({"mpp", "zoom"} & set(columns)):
             raise DataError(f"{path}: the header must name pano, sat and mpp or zoom (optional lat, lon, gt_lat, "
-                            f"gt_lon); it has {', '.join(columns) or 'nothing'}")
+                            f"gt_lon or gt_u, gt_v); it has {', '.join(columns) or 'nothing'}")
         specs = []
         for line, row in enumerate(reader, start=2):
             origin = f"{path} line {line}"
@@ -124,14 +143,18 @@ def _read_pairs_rows(path: Path) -> list[PairSpec]:
             mpp, zoom = _float_cell(row, "mpp", origin), _float_cell(row, "zoom", origin)
             lat, lon = _float_cell(row, "lat", origin), _float_cell(row, "lon", origin)
             gt_lat, gt_lon = _float_cell(row, "gt_lat", origin), _float_cell(row, "gt_lon", origin)
+            gt_u, gt_v = _float_cell(row, "gt_u", origin), _float_cell(row, "gt_v", origin)
             if (mpp is None) == (zoom is None):
                 raise DataError(f"{origin}: give exactly one of mpp and zoom")
-            if (lat is None) != (lon is None) or (gt_lat is None) != (gt_lon is None):
-                raise DataError(f"{origin}: give both lat and lon (and both gt_lat and gt_lon), or neither")
+            if any((a is None) != (b is None) for a, b in ((lat, lon), (gt_lat, gt_lon), (gt_u, gt_v))):
+                raise DataError(f"{origin}: give both lat and lon (and both gt_lat and gt_lon, both gt_u and gt_v), "
+                                "or neither")
+            if gt_lat is not None and gt_u is not None:
+                raise DataError(f"{origin}: give the known position as gt_lat,gt_lon or as gt_u,gt_v, not both")
             specs.append(PairSpec(
                 pano=(path.parent / row["pano"].strip()), sat=(path.parent / row["sat"].strip()), mpp=mpp, zoom=zoom,
                 latlon=None if lat is None else (lat, lon), gt_latlon=None if gt_lat is None else (gt_lat, gt_lon),
-                origin=origin))
+                gt_uv=None if gt_u is None else (gt_u, gt_v), origin=origin))
     if not specs:
         raise DataError(f"{path}: no pairs (the CSV has a header but no rows)")
     return specs
@@ -141,9 +164,10 @@ def _specs_from_args(args) -> list[PairSpec]:
     from geodistill.cli import UserError
 
     if args.pairs:
-        if args.pano or args.sat or args.mpp is not None or args.zoom is not None or args.sat_latlon:
-            raise UserError("--pairs reads pano, sat and scale from the CSV; do not combine it with --pano/--sat/"
-                            "--mpp/--zoom/--sat-latlon")
+        if (args.pano or args.sat or args.mpp is not None or args.zoom is not None or args.sat_latlon
+                or args.gt_latlon or args.gt_px):
+            raise UserError("--pairs reads pano, sat, scale and known positions from the CSV; do not combine it with "
+                            "--pano/--sat/--mpp/--zoom/--sat-latlon/--gt-latlon/--gt-px")
         return read_pairs_csv(args.pairs)
     if not args.pano or not args.sat:
         raise UserError("give --pano P and --sat S (or --pairs CSV)")
@@ -153,7 +177,12 @@ def _specs_from_args(args) -> list[PairSpec]:
     latlon = parse_latlon(args.sat_latlon, "--sat-latlon") if args.sat_latlon else None
     if args.zoom is not None and latlon is None:
         raise UserError("--zoom needs --sat-latlon LAT,LON (the ground resolution depends on the latitude)")
-    return [PairSpec(Path(args.pano), Path(args.sat), args.mpp, args.zoom, latlon)]
+    gt_latlon = parse_latlon(args.gt_latlon, "--gt-latlon") if args.gt_latlon else None
+    if gt_latlon is not None and latlon is None:
+        raise UserError("--gt-latlon needs --sat-latlon LAT,LON (the tile centre); or give the known position as "
+                        "a pixel of the tile file with --gt-px U,V")
+    gt_uv = parse_pixel(args.gt_px, "--gt-px") if args.gt_px else None
+    return [PairSpec(Path(args.pano), Path(args.sat), args.mpp, args.zoom, latlon, gt_latlon, gt_uv)]
 
 
 def _default_folder(name: str) -> Path | None:
@@ -202,7 +231,7 @@ def _sample_for(spec: PairSpec, args, localizer) -> dict:
         pano = load_panorama(spec.pano, hfov_deg=args.hfov)
         sat = load_satellite(spec.sat)
         return make_sample(pano, sat, georef, pano_height=localizer.pano_height, sat_size=sat.image.shape[-1],
-                           gt_latlon=spec.gt_latlon)
+                           gt_latlon=spec.gt_latlon, gt_uv=spec.gt_uv)
     except DataError as error:
         if spec.origin == "command line":
             raise
@@ -210,9 +239,10 @@ def _sample_for(spec: PairSpec, args, localizer) -> dict:
 
 
 def _describe(spec: PairSpec, prediction) -> str:
-    tile = prediction.prob_on_tile.shape[-1] if prediction.prob_on_tile is not None else "?"
-    lines = [f"{spec.pano.name} in {spec.sat.name}: pixel (u, v) = ({prediction.uv[0]:.1f}, {prediction.uv[1]:.1f}) "
-             f"on the {tile}-px tile; {prediction.xy_m[0]:+.2f} m east, {prediction.xy_m[1]:+.2f} m north of its centre"]
+    side = prediction.prob_on_tile.shape[-1] if prediction.prob_on_tile is not None else "?"
+    lines = [f"{spec.pano.name} in {spec.sat.name}: file pixel (u, v) = ({prediction.uv[0]:.1f}, "
+             f"{prediction.uv[1]:.1f}) of the {side}x{side} tile; {prediction.xy_m[0]:+.2f} m east, "
+             f"{prediction.xy_m[1]:+.2f} m north of its centre"]
     details = []
     if prediction.latlon is not None:
         details.append(f"lat/lon {prediction.latlon[0]:.7f}, {prediction.latlon[1]:.7f}")
@@ -225,8 +255,23 @@ def _describe(spec: PairSpec, prediction) -> str:
     return "\n".join(lines)
 
 
+def prediction_document(spec: PairSpec, prediction) -> dict:
+    """One prediction as JSON: the documented fields plus ``uv_file`` / ``uv_gt_file`` (pixels of the tile file)."""
+    document = {"pano": str(spec.pano), "sat": str(spec.sat), **prediction.to_dict()}
+    document["uv_file"] = [float(prediction.uv[0]), float(prediction.uv[1])]
+    document["uv_gt_file"] = document["uv_gt"]
+    return document
+
+
+def describe_summary(summary: dict, pairs: int) -> str:
+    recalls = ", ".join(f"R@{radius}m {100 * summary[f'recall_{radius}m']:.1f}%" for radius in (1, 3, 5))
+    return (f"summary over {summary['n']} of {pairs} pairs with a known position: mean {summary['mean_m']:.2f} m, "
+            f"median {summary['median_m']:.2f} m, {recalls}")
+
+
 def run(args: argparse.Namespace) -> int:
     from geodistill.cli import UserError
+    from geodistill.evaluation import summarize_errors
 
     if args.fov is not None and not 0.0 < args.fov <= 360.0:
         raise UserError(f"--fov must be in (0, 360] degrees, got {args.fov:g}")
@@ -239,18 +284,25 @@ def run(args: argparse.Namespace) -> int:
     specs = _specs_from_args(args)
     check_files_exist(specs)
     localizer = _load_localizer(args)
-    results = []
+    results, errors = [], []
     for spec in specs:
         prediction = localizer.predict(_sample_for(spec, args, localizer), fov_deg=args.fov,
                                        fov_center_deg=args.fov_center)
+        if prediction.error_m is not None:
+            errors.append(prediction.error_m)
         if args.json:
-            results.append({"pano": str(spec.pano), "sat": str(spec.sat), **prediction.to_dict()})
+            results.append(prediction_document(spec, prediction))
         else:
-            print(_describe(spec, prediction))
+            print(_describe(spec, prediction), flush=True)
+    summary = summarize_errors(errors) if args.pairs and errors else None
     if args.json:
         document = {"checkpoint": localizer.source, "role": localizer.role,
                     "orientation_checkpoint": localizer.orientation_source or None,
                     "fov_deg": args.fov, "fov_center_deg": args.fov_center if args.fov is not None else None}
         document["predictions" if args.pairs else "prediction"] = results if args.pairs else results[0]
+        if args.pairs:
+            document["summary"] = summary
         print(json.dumps(document, indent=2))
+    elif summary is not None:
+        print(describe_summary(summary, len(specs)))
     return 0

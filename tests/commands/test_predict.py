@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -135,3 +136,80 @@ def test_unknown_device_is_a_clear_error(files, capsys):
     code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
                              files / "sat.png", "--mpp", "0.5", "--device", "gpu")
     assert code == 2 and "'gpu' is not a device" in err
+
+
+def test_southern_and_western_coordinates_parse_after_a_space(files, capsys):
+    """``--sat-latlon -33.86,151.21`` (a leading minus) is a value, not an unknown option."""
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
+                             files / "sat.png", "--mpp", "0.5", "--sat-latlon", "-33.86,151.21", "--gt-latlon",
+                             "-33.8601,151.2101", "--json")
+    assert code == 0, err
+    prediction = json.loads(out)["prediction"]
+    assert prediction["lat"] == pytest.approx(-33.86, abs=1e-3) and prediction["lon"] == pytest.approx(151.21, abs=1e-3)
+    truth = np.array(prediction["uv_gt_file"])
+    east, north = (truth - 40.0) * np.array([0.5, -0.5])  # the known position, in metres from the tile centre
+    assert north == pytest.approx(-11.1, abs=0.2) and east == pytest.approx(9.3, abs=0.2)
+
+
+def test_known_pixel_reports_the_error_in_file_pixels_and_metres(files, capsys):
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
+                             files / "sat.png", "--mpp", "0.5", "--gt-px", "10,70", "--json")
+    assert code == 0, err
+    prediction = json.loads(out)["prediction"]
+    assert prediction["uv_file"] == [prediction["u"], prediction["v"]]
+    assert prediction["uv_gt_file"] == pytest.approx([10.0, 70.0])
+    east_gt, north_gt = (10.0 - 40.0) * 0.5, -(70.0 - 40.0) * 0.5
+    expected = math.hypot(prediction["east_m"] - east_gt, prediction["north_m"] - north_gt)
+    assert prediction["error_m"] == pytest.approx(expected, abs=1e-3)
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "pano.png", "--sat",
+                             files / "sat.png", "--mpp", "0.5", "--gt-px", "10,70")
+    assert code == 0 and f"error {expected:.2f} m" in out and "of the 80x80 tile" in out
+
+
+def test_pairs_with_known_positions_print_a_summary(files, capsys):
+    (files / "known.csv").write_text("pano,sat,mpp,lat,lon,gt_lat,gt_lon,gt_u,gt_v\n"
+                                     "pano.png,sat.png,0.5,,,,,10,70\n"
+                                     "pano.png,sat.png,0.5,-33.86,151.21,-33.8601,151.2101,,\n"
+                                     "pano.png,sat.png,0.5,,,,,,\n")
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pairs", files / "known.csv", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    errors = [p["error_m"] for p in document["predictions"]]
+    assert errors[2] is None and None not in errors[:2]
+    summary = document["summary"]
+    assert summary["n"] == 2 and summary["mean_m"] == pytest.approx(np.mean(errors[:2]))
+    assert summary["median_m"] == pytest.approx(np.median(errors[:2]))
+    assert summary["recall_5m"] == pytest.approx(np.mean([e <= 5.0 for e in errors[:2]]))
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pairs", files / "known.csv")
+    assert code == 0, err
+    assert f"summary over 2 of 3 pairs with a known position: mean {summary['mean_m']:.2f} m" in out
+    assert "R@1m" in out and "R@3m" in out and "R@5m" in out
+
+
+def test_pairs_without_known_positions_print_no_summary(files, capsys):
+    (files / "unknown.csv").write_text("pano,sat,mpp\npano.png,sat.png,0.5\n")
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pairs", files / "unknown.csv")
+    assert code == 0 and "summary" not in out
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pairs", files / "unknown.csv", "--json")
+    assert json.loads(out)["summary"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--gt-latlon", "-33.86,151.21"],
+     "--gt-latlon needs --sat-latlon"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--gt-px", "ten,70"], "U,V"),
+    (["--pairs", "{d}/both.csv"], "line 2: give the known position as gt_lat,gt_lon or as gt_u,gt_v"),
+    (["--pairs", "{d}/half.csv"], "both gt_u and gt_v"),
+    (["--pairs", "{d}/half.csv", "--gt-px", "1,2"], "do not combine it with"),
+])
+def test_bad_known_positions_exit_2(files, capsys, argv, message):
+    (files / "both.csv").write_text("pano,sat,mpp,lat,lon,gt_lat,gt_lon,gt_u,gt_v\npano.png,sat.png,0.5,1,2,1,2,3,4\n")
+    (files / "half.csv").write_text("pano,sat,mpp,gt_u,gt_v\npano.png,sat.png,0.5,3,\n")
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", *[a.format(d=files) for a in argv])
+    assert code == 2 and message in err
+
+
+def test_known_position_is_given_once(files, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["predict", "--pano", "p.png", "--sat", "s.png", "--mpp", "0.5", "--gt-px", "1,2", "--gt-latlon", "1,2"])
+    assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
