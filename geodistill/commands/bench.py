@@ -5,7 +5,8 @@ convolution at the paper's level-2 sizes; single-pair latency and batched pairs/
 input sizes (the shipped checkpoint when there is one, else random weights of the same architecture); peak memory;
 one weak training step; one distillation step; synthetic-world generation. A row that cannot run prints ``n/a`` and
 the reason. ``--quick`` uses the CPU-scale preset (tiny backbone, 64x128 panorama, 128 px tile) so the whole table
-takes seconds (it skips the paper-size correlation, whose direct path alone takes seconds per run).
+takes seconds (it skips the paper-size correlation, whose direct path alone takes seconds per run). Each row is
+printed as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import resource
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from geodistill.config import without_pretrained
 
@@ -29,6 +30,8 @@ QUICK_OVERRIDES = {
     "model": {"backbone": "tiny_cnn", "decoder_width": 32, "level_channels": [32, 16, 8]},
     "data": {"pano_height": 64, "sat_size": 128},
 }
+
+COLUMN_WIDTHS = (32, 36, 17)  # item, size, value; a longer cell widens its own line only
 
 logger = logging.getLogger("geodistill.commands.bench")
 
@@ -102,16 +105,18 @@ def format_seconds(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms" if seconds < 1.0 else f"{seconds:.2f} s"
 
 
+def format_row(row: BenchRow) -> str:
+    item, size, value = COLUMN_WIDTHS
+    return f"{row.item:<{item}}  {row.size:<{size}}  {row.value:>{value}}  {row.note}".rstrip()
+
+
+def table_header() -> str:
+    header = format_row(BenchRow("item", "size", "median", "note"))
+    return f"{header}\n{'-' * len(header)}"
+
+
 def format_table(rows: list[BenchRow]) -> str:
-    widths = [max(len(getattr(r, name)) for r in rows + [BenchRow("item", "size", "median", "note")])
-              for name in ("item", "size", "value")]
-    header = BenchRow("item", "size", "median", "note")
-    lines = []
-    for index, row in enumerate([header] + rows):
-        lines.append(f"{row.item:<{widths[0]}}  {row.size:<{widths[1]}}  {row.value:>{widths[2]}}  {row.note}".rstrip())
-        if index == 0:
-            lines.append("-" * len(lines[0]))
-    return "\n".join(lines)
+    return "\n".join([table_header()] + [format_row(row) for row in rows])
 
 
 def _reason(error: BaseException) -> str:
@@ -243,8 +248,8 @@ def _task_step_time(config, args, device) -> tuple[float, object]:
     return time_median(step, args.repeats, device), task
 
 
-def training_rows(args, device) -> list[BenchRow]:
-    """Weak step, then a distillation step initialised from that (random) weak model."""
+def training_rows(args, device) -> Iterator[BenchRow]:
+    """Weak step, then a distillation step initialised from that (random) weak model (each yielded when measured)."""
     import tempfile
 
     from geodistill.checkpoint import save_checkpoint
@@ -253,17 +258,16 @@ def training_rows(args, device) -> list[BenchRow]:
     config.train.batch_size = args.batch_size
     size = f"batch {args.batch_size}, pano {2 * config.data.pano_height}x{config.data.pano_height}, " \
            f"tile {config.data.sat_size}"
-    rows = []
     weak = weak_task = None
     try:
         config.train.task = "weak"
         weak, weak_task = _task_step_time(config, args, device)
-        rows.append(BenchRow("weak training step", size, format_seconds(weak), config.model.backbone))
+        yield BenchRow("weak training step", size, format_seconds(weak), config.model.backbone)
     except Exception as error:  # a bench row must never stop the table
-        rows.append(BenchRow("weak training step", size, "n/a", _reason(error)))
+        yield BenchRow("weak training step", size, "n/a", _reason(error))
     if weak_task is None:
-        rows.append(BenchRow("distillation step", size, "n/a", "needs the weak task to build its initial model"))
-        return rows
+        yield BenchRow("distillation step", size, "n/a", "needs the weak task to build its initial model")
+        return
     with tempfile.TemporaryDirectory(prefix="geodistill-bench-") as folder:
         try:
             distill_config = copy.deepcopy(config)
@@ -271,11 +275,11 @@ def training_rows(args, device) -> list[BenchRow]:
             distill_config.distill.init_checkpoint = str(save_checkpoint(
                 f"{folder}/weak", config, weak_task.state_dicts(), weak_task.checkpoint_meta()))
             distill, _ = _task_step_time(distill_config, args, device)
-            rows.append(BenchRow("distillation step", size, format_seconds(distill),
-                                 f"{distill / weak:.2f}x the weak step (target <= 1.6x)"))
+            row = BenchRow("distillation step", size, format_seconds(distill),
+                           f"{distill / weak:.2f}x the weak step (target <= 1.6x)")
         except Exception as error:
-            rows.append(BenchRow("distillation step", size, "n/a", _reason(error)))
-    return rows
+            row = BenchRow("distillation step", size, "n/a", _reason(error))
+    yield row
 
 
 def synthetic_rows(args, device) -> list[BenchRow]:
@@ -290,14 +294,15 @@ def synthetic_rows(args, device) -> list[BenchRow]:
     return rows
 
 
-def _section(name: str, builder, args, device) -> list[BenchRow]:
+def _section(name: str, builder, args, device) -> Iterator[BenchRow]:
+    """The builder's rows, each as soon as it is measured; a failure becomes an ``n/a`` row with its reason."""
     try:
-        return builder(args, device)
+        yield from builder(args, device)
     except ModuleNotFoundError as error:
-        return [BenchRow(name, "", "n/a", f"{error.name} is not available")]
+        yield BenchRow(name, "", "n/a", f"{error.name} is not available")
     except Exception as error:  # a bench row must never stop the table
         logger.debug("bench %s failed", name, exc_info=True)
-        return [BenchRow(name, "", "n/a", _reason(error))]
+        yield BenchRow(name, "", "n/a", _reason(error))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -321,11 +326,11 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(machine_lines(device)))
     print(f"model: {args.bench_model.description}")
     print(f"median of {args.repeats} runs after one warm-up{'; quick (CPU-scale) sizes' if args.quick else ''}\n")
-    rows: list[BenchRow] = []
-    rows += _section("correlation", correlation_rows, args, device)
-    rows += _section("single pair latency", inference_rows, args, device)
-    rows += _section("weak training step", training_rows, args, device)
-    rows.append(peak_rss_row())
-    rows += _section("synthetic generation", synthetic_rows, args, device)
-    print(format_table(rows))
+    print(table_header(), flush=True)
+    sections = (("correlation", correlation_rows), ("single pair latency", inference_rows),
+                ("weak training step", training_rows), ("peak memory", lambda *_: [peak_rss_row()]),
+                ("synthetic generation", synthetic_rows))
+    for name, builder in sections:
+        for row in _section(name, builder, args, device):
+            print(format_row(row), flush=True)
     return 0

@@ -55,10 +55,28 @@ def test_failing_rows_say_why():
     def broken(args, device):
         raise RuntimeError("out of memory\nmore detail")
 
-    rows = bench._section("weak training step", broken, argparse.Namespace(), torch.device("cpu"))
+    rows = list(bench._section("weak training step", broken, argparse.Namespace(), torch.device("cpu")))
     assert rows[0].value == "n/a" and "RuntimeError: out of memory" in rows[0].note
     table = bench.format_table(rows + [bench.BenchRow("x", "y", "1.0 ms")])
     assert table.splitlines()[1].startswith("---") and "n/a" in table
+
+
+def test_rows_are_printed_as_they_are_measured(monkeypatch, capsys):
+    printed_meanwhile = []
+
+    def two_rows(args, device):
+        yield bench.BenchRow("first row", "a", "1.0 ms")
+        printed_meanwhile.append(capsys.readouterr().out)  # what the user sees while the second row is measured
+        yield bench.BenchRow("second row", "b", "2.0 ms")
+
+    monkeypatch.setattr(bench, "correlation_rows", two_rows)
+    for name in ("inference_rows", "training_rows", "synthetic_rows"):
+        monkeypatch.setattr(bench, name, lambda args, device: [])
+    monkeypatch.setattr(bench, "choose_model", lambda args: bench.BenchModel(None, "fake model"))
+    assert main(["bench", "--device", "cpu"]) == 0
+    rest = capsys.readouterr().out
+    assert "item" in printed_meanwhile[0] and "first row" in printed_meanwhile[0]
+    assert "second row" not in printed_meanwhile[0] and "second row" in rest and "peak memory (process)" in rest
 
 
 def test_bad_arguments_exit_2(capsys):
