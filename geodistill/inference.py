@@ -397,10 +397,7 @@ class TileCentreBaseline:
             has_gt = bool(sample.get(keys.HAS_GT, keys.UV_GT in sample))
             xy_gt = _as_numpy(sample[keys.XY_GT]) if has_gt and keys.XY_GT in sample else None
             latlon_sat = _latlon_or_none(sample.get(keys.LATLON_SAT))
-            heatmap = np.zeros((tile_size, tile_size), np.float32) if with_heatmap else None
-            if heatmap is not None:
-                heatmap[tile_size // 2 - 1 + tile_size % 2: tile_size // 2 + 1, tile_size // 2 - 1 + tile_size % 2:
-                        tile_size // 2 + 1] = 1.0
+            heatmap = _centre_heatmap(tile_size) if with_heatmap else None
             predictions.append(Prediction(
                 uv=np.full(2, tile_size / 2, dtype=np.float64), xy_m=np.zeros(2), heading_deg=None,
                 latlon=None if latlon_sat is None else np.asarray(xy_to_latlon(np.zeros(2), latlon_sat), np.float64),
@@ -411,6 +408,15 @@ class TileCentreBaseline:
                 heading_gt_deg=_finite_or_none(sample.get(keys.HEADING_GT)),
             ))
         return predictions
+
+
+def _centre_heatmap(tile_size: int) -> np.ndarray:
+    """(S, S) probability 1 at the tile centre S/2: one pixel for odd S, shared by the four pixels meeting there for
+    even S; it sums to 1."""
+    heatmap = np.zeros((tile_size, tile_size), np.float32)
+    first = tile_size // 2 - 1 + tile_size % 2
+    heatmap[first: tile_size // 2 + 1, first: tile_size // 2 + 1] = 1.0
+    return heatmap / heatmap.sum()
 
 
 def load_orientation(path: str | Path) -> tuple[torch.nn.Module, OrientationConfig, str]:

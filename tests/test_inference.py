@@ -189,6 +189,11 @@ def test_predict_batch_matches_single_predictions(localizer):
 def test_tile_centre_baseline():
     prediction = TileCentreBaseline().predict(make_sample(sat_size=96))
     assert np.allclose(prediction.uv, [48, 48]) and np.allclose(prediction.xy_m, [0, 0])
+    for size in (96, 95):  # a probability map centred on S/2 (continuous pixels: pixel i covers [i, i+1))
+        heatmap = TileCentreBaseline().predict(make_sample(sat_size=size)).prob_on_tile
+        assert heatmap.shape == (size, size) and heatmap.sum() == pytest.approx(1.0)
+        centres = np.arange(size) + 0.5
+        assert (heatmap.sum(0) * centres).sum() == pytest.approx(size / 2) == (heatmap.sum(1) * centres).sum()
     assert prediction.error_m == pytest.approx(np.hypot(3.0, 2.0))
     assert np.allclose(prediction.latlon, LATLON_SAT)
 
