@@ -2,63 +2,23 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from distill_workspace import RECIPES, data_overrides, distill_config, held_out_split, write_workspace
 from geodistill import keys
 from geodistill.checkpoint import load_checkpoint, save_checkpoint
 from geodistill.config import load_config
 from geodistill.engine.distributed import DistContext
 from geodistill.errors import CheckpointError
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPES = REPO / "training" / "configs"
-
-
-def _fake_vigor_writer():
-    """The hand-written VIGOR-layout root of the data tests (tests/data/conftest.py)."""
-    path = REPO / "tests" / "data" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("geodistill_tests_fake_vigor", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module.write_fake_vigor
-
-
-def _overrides(root: Path) -> list[str]:
-    return [f"data.root={root}", "data.synthetic.generate=false", "data.pano_height=32", "data.sat_size=64",
-            "data.area=same", "train.batch_size=2"]
-
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
-    """A tiny VIGOR-layout root and a weak checkpoint of the tiny.yaml localizer (random decoders)."""
-    from geodistill.models.localizer import LocalizerNet
-
-    base = tmp_path_factory.mktemp("distill_orientation")
-    _fake_vigor_writer()(base / "vigor", panos_per_city=6)
-    weak = load_config(RECIPES / "tiny.yaml", _overrides(base / "vigor"))
-    torch.manual_seed(0)
-    weak_net = LocalizerNet(weak.model)
-    save_checkpoint(base / "weak" / "best", weak, {"model": weak_net.state_dict()}, {"task": "weak", "role": "weak"})
-    return base
-
-
-def _distill_config(workspace: Path, *extra: str):
-    overrides = [*_overrides(workspace / "vigor"), f"distill.init_checkpoint={workspace / 'weak'}", *extra]
-    return load_config(RECIPES / "tiny_distill.yaml", overrides)
-
-
-def _test_split(workspace: Path):
-    from geodistill.data.vigor import VigorDataset
-
-    return VigorDataset(workspace / "vigor", area="same", split="test", pano_height=32, sat_size=64)
+    return write_workspace(tmp_path_factory.mktemp("distill_orientation"))
 
 
 def test_tiny_distill_trains_and_evaluates(workspace):
@@ -67,7 +27,7 @@ def test_tiny_distill_trains_and_evaluates(workspace):
     from geodistill.inference import Localizer
 
     run = workspace / "tiny_distill"
-    result = train(_distill_config(workspace), run_dir=run)
+    result = train(distill_config(workspace), run_dir=run)
     assert result.status == "done" and result.epoch == 2
 
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
@@ -96,7 +56,7 @@ def test_tiny_distill_trains_and_evaluates(workspace):
     for name in backbone:
         assert torch.equal(last["student"][name], initial[name]) and torch.equal(last["teacher"][name], initial[name])
 
-    dataset = _test_split(workspace)
+    dataset = held_out_split(workspace)
     for role in ("student", "teacher"):
         localizer = Localizer.from_checkpoint(run, role=role)
         assert localizer.role == role
@@ -110,7 +70,7 @@ def test_tiny_orientation_trains_and_evaluates(workspace):
     from geodistill.inference import Localizer
 
     run = workspace / "tiny_orientation"
-    config = load_config(RECIPES / "tiny_orientation.yaml", _overrides(workspace / "vigor"))
+    config = load_config(RECIPES / "tiny_orientation.yaml", data_overrides(workspace / "vigor"))
     result = train(config, run_dir=run)
     assert result.status == "done"
     epochs = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
@@ -121,7 +81,7 @@ def test_tiny_orientation_trains_and_evaluates(workspace):
     assert set(best.state_dicts) == {"model"}
 
     localizer = Localizer.from_checkpoint(workspace / "weak", orientation_checkpoint=run)
-    report = evaluate_localizer(localizer, _test_split(workspace), orientation="45", seed=0).to_dict()
+    report = evaluate_localizer(localizer, held_out_split(workspace), orientation="45", seed=0).to_dict()
     assert math.isfinite(report["mean_m"]) and 0.0 <= report["ori_mean_deg"] <= 90.0
 
 
@@ -129,13 +89,13 @@ def test_distillation_needs_a_weak_checkpoint(workspace, tmp_path):
     from geodistill.engine.tasks.distill import DistillTask
 
     with pytest.raises(CheckpointError, match="tiny.yaml"):
-        DistillTask(_distill_config(workspace, "distill.init_checkpoint="), DistContext())
+        DistillTask(distill_config(workspace, "distill.init_checkpoint="), DistContext())
     with pytest.raises(CheckpointError, match="no such checkpoint"):
-        DistillTask(_distill_config(workspace, f"distill.init_checkpoint={tmp_path / 'missing'}"), DistContext())
-    config = _distill_config(workspace)
+        DistillTask(distill_config(workspace, f"distill.init_checkpoint={tmp_path / 'missing'}"), DistContext())
+    config = distill_config(workspace)
     save_checkpoint(tmp_path / "ori", config, {"model": {}}, {"task": "orientation", "role": "orientation"})
     with pytest.raises(CheckpointError, match="weak-baseline"):
-        DistillTask(_distill_config(workspace, f"distill.init_checkpoint={tmp_path / 'ori'}"), DistContext())
+        DistillTask(distill_config(workspace, f"distill.init_checkpoint={tmp_path / 'ori'}"), DistContext())
 
 
 def test_init_checkpoint_by_run_name_under_the_runs_root(workspace, monkeypatch):
@@ -148,7 +108,7 @@ def test_init_checkpoint_by_run_name_under_the_runs_root(workspace, monkeypatch)
 def test_per_step_ema_follows_the_cosine_momentum_schedule(workspace):
     from geodistill.engine.tasks.distill import DistillTask
 
-    task = DistillTask(_distill_config(workspace, "distill.ema_mode=per_step", "distill.ema_momentum=0.5",
+    task = DistillTask(distill_config(workspace, "distill.ema_mode=per_step", "distill.ema_momentum=0.5",
                                        "distill.ema_momentum_final=0.9"), DistContext())
     task.total_steps = 5
     assert task.momentum_at_step(1) == pytest.approx(0.5)
