@@ -10,14 +10,26 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--bench", action="store_true", default=False,
+                     help="also run the tests marked bench (wall-clock limits; meaningful on an idle machine only)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "bench: asserts a wall-clock limit; runs only with --bench (speed is "
+                                       "measured by `python -m geodistill bench`, never asserted in the default suite)")
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 
-    if not torch.cuda.is_available():
-        skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
-        for item in items:
-            if "gpu" in item.keywords:
-                item.add_marker(skip_gpu)
+    skip_gpu = None if torch.cuda.is_available() else pytest.mark.skip(reason="needs a CUDA device")
+    skip_bench = None if config.getoption("--bench") else pytest.mark.skip(reason="a speed check: run with --bench")
+    for item in items:
+        if skip_gpu is not None and "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+        if skip_bench is not None and "bench" in item.keywords:
+            item.add_marker(skip_bench)
 
 
 @pytest.fixture(autouse=True)

@@ -178,6 +178,20 @@ def test_estimate_heading_is_explicit(localizer):
         localizer.predict(turned, estimate_heading=True)
 
 
+def test_per_sample_camera_height_reaches_the_localizer(localizer):
+    import copy
+
+    sample = make_sample(pano_height=32, sat_size=64)
+    tall = dict(sample, **{keys.CAMERA_HEIGHT_M: torch.tensor(3.5)})
+    config = copy.deepcopy(localizer.config)
+    config.model.camera_height_m = 3.5
+    by_default = Localizer(localizer.model, config)  # the same network with 3.5 m as its default height
+    unlabelled = {key: value for key, value in sample.items() if key != keys.CAMERA_HEIGHT_M}
+    expected = by_default.predict(unlabelled).scores
+    assert np.allclose(localizer.predict(tall).scores, expected, atol=1e-6)
+    assert not np.allclose(localizer.predict(sample).scores, expected, atol=1e-3)
+
+
 def test_predict_batch_matches_single_predictions(localizer):
     samples = [make_sample(seed=1), make_sample(pano_height=32, sat_size=64, seed=2)]
     batch = localizer.predict_batch(samples, fov_deg=[None, 180.0], fov_center_deg=[0.0, 45.0])
