@@ -40,9 +40,11 @@ FOV_STREAM = 1
 YAW_STREAM = 2
 ProgressCallback = Callable[[int, int], None]
 
-CSV_COLUMNS = (
+CSV_COLUMNS = (  # u_pred..v_gt: pixels of the tile as fed to the model; *_file_px: pixels of the tile file
     "index", "panorama", "city", "u_pred", "v_pred", "u_gt", "v_gt", "error_m", "confidence",
     "heading_true_deg", "heading_pred_deg", "heading_error_deg", "fov_deg", "fov_center_deg",
+    "u_pred_file_px", "v_pred_file_px", "u_gt_file_px", "v_gt_file_px", "east_pred_m", "north_pred_m",
+    "east_gt_m", "north_gt_m", "tile_file_px",
 )
 
 
@@ -311,6 +313,10 @@ def _row(index: int, sample: dict, prediction: Prediction, fov_deg: float | None
     if heading_true is not None and heading_pred is not None:
         heading_error = float(angle_error_deg(heading_pred, heading_true))
     uv_gt = prediction.uv_gt if prediction.uv_gt is not None else (np.nan, np.nan)
+    xy_gt = prediction.xy_gt_m if prediction.xy_gt_m is not None else (np.nan, np.nan)
+    tile_side = int(torch.as_tensor(sample[keys.SAT]).shape[-1])
+    file_side = int(sample.get(keys.SAT_FILE_SIDE, tile_side))
+    to_file = file_side / tile_side
     return {
         "index": index,
         "panorama": str(sample.get(keys.PANO_NAME, index)),
@@ -326,4 +332,13 @@ def _row(index: int, sample: dict, prediction: Prediction, fov_deg: float | None
         "heading_error_deg": heading_error,
         "fov_deg": fov_deg,
         "fov_center_deg": round(centre, 3) if fov_deg is not None else None,
+        "u_pred_file_px": round(float(prediction.uv[0]) * to_file, 3),
+        "v_pred_file_px": round(float(prediction.uv[1]) * to_file, 3),
+        "u_gt_file_px": round(float(uv_gt[0]) * to_file, 3),
+        "v_gt_file_px": round(float(uv_gt[1]) * to_file, 3),
+        "east_pred_m": round(float(prediction.xy_m[0]), 3),
+        "north_pred_m": round(float(prediction.xy_m[1]), 3),
+        "east_gt_m": round(float(xy_gt[0]), 3),
+        "north_gt_m": round(float(xy_gt[1]), 3),
+        "tile_file_px": file_side,
     }

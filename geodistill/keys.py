@@ -23,6 +23,7 @@ Sample keys (shapes without the batch axis):
 | ``pano_name``      | str        |         | panorama file name |
 | ``sat_name``       | str        |         | satellite file name |
 | ``index``          | int        |         | index in the dataset |
+| ``sat_file_side``  | int        |         | side in pixels of the tile file as read (``assemble_sample`` sets it; absent from hand-built samples): pixels of the file are ``uv · sat_file_side / S`` |
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ CITY = "city"
 PANO_NAME = "pano_name"
 SAT_NAME = "sat_name"
 INDEX = "index"
+SAT_FILE_SIDE = "sat_file_side"
 
 SAMPLE_KEYS = (
     PANO, SAT, METERS_PER_PIXEL, UV_GT, XY_GT, HEADING_GT, LATLON_SAT, LATLON_GT, FOV_MASK,

@@ -339,3 +339,25 @@ def test_localizers_satisfy_the_protocol_evaluation_reads():
         assert list(inspect.signature(cls.predict_batch).parameters) == expected, cls
     assert isinstance(TileCentreBaseline(), LocalizerLike) and isinstance(FakeLocalizer(), LocalizerLike)
     assert not isinstance(object(), LocalizerLike)
+
+
+def test_per_sample_csv_gives_pixels_of_the_tile_file(tmp_path, capsys):
+    """Model-grid pixels stay in u_pred..v_gt; *_file_px are pixels of the tile file (here 64 px, fed at 512)."""
+    fake = _fake_vigor_writer()(tmp_path / "vigor", panos_per_city=6)
+    code, out, err = _evaluate_cli(capsys, "--checkpoint", "none", "--data", tmp_path / "vigor", "--area", "same",
+                                   "--per-sample", tmp_path / "rows.csv")
+    assert code == 0, err
+    with open(tmp_path / "rows.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4
+    for row in rows:
+        camera = fake.cameras[row["panorama"]]
+        delta_row, delta_col = camera.deltas[0]  # the positive tile, in pixels of VIGOR's 640-px tile
+        file_side = int(row["tile_file_px"])
+        assert file_side == 64
+        assert float(row["u_gt_file_px"]) == pytest.approx((320 - delta_col) * file_side / 640, abs=1e-3)
+        assert float(row["v_gt_file_px"]) == pytest.approx((320 + delta_row) * file_side / 640, abs=1e-3)
+        assert float(row["u_pred"]) == pytest.approx(256.0) and float(row["u_pred_file_px"]) == pytest.approx(32.0)
+        assert float(row["u_gt"]) == pytest.approx(float(row["u_gt_file_px"]) * 8, abs=1e-2)
+        east, north = float(row["east_gt_m"]), float(row["north_gt_m"])
+        assert float(row["error_m"]) == pytest.approx(math.hypot(east, north), abs=1e-3)

@@ -2,6 +2,9 @@
 
 Positives only; errors in metres; mean, median and recall@1/3/5 m overall and per city, printed with the setting
 (area, split, FoV, orientation, checkpoint role). ``--checkpoint none`` evaluates the tile-centre baseline.
+``--per-sample`` writes one CSV row per query: positions as pixels of the tile file (``u_pred_file_px``,
+``v_pred_file_px``, ``u_gt_file_px``, ``v_gt_file_px``; the file's side in ``tile_file_px``) and metres east/north
+of the tile centre (``east_pred_m``...), besides ``u_pred, v_pred, u_gt, v_gt`` on the tile as fed to the model.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="seed of the FoV windows and test headings")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the summary as JSON")
-    parser.add_argument("--per-sample", default=None, metavar="FILE", help="write one CSV row per query")
+    parser.add_argument("--per-sample", default=None, metavar="FILE",
+                        help="write one CSV row per query (positions in pixels of the tile file: *_file_px columns, "
+                             "and metres: east_*_m, north_*_m)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -27,6 +27,7 @@ def assemble_sample(
     pano_name: str = "",
     sat_name: str = "",
     index: int = 0,
+    sat_file_side: int | None = None,
 ) -> dict:
     """A sample dict with every key of :data:`geodistill.keys.SAMPLE_KEYS`, in the documented dtypes.
 
@@ -39,6 +40,7 @@ def assemble_sample(
         latlon_sat: tile-centre (lat, lon), or None (NaN).
         latlon_gt: camera (lat, lon), or None (NaN).
         fov_mask: (Wp,) bool visible columns; None means all visible.
+        sat_file_side: side of the tile file the sample was read from; None means ``sat`` is the file as read.
     """
     has_gt = uv_gt is not None
     nan2 = (math.nan, math.nan)
@@ -60,6 +62,7 @@ def assemble_sample(
         keys.PANO_NAME: pano_name,
         keys.SAT_NAME: sat_name,
         keys.INDEX: int(index),
+        keys.SAT_FILE_SIDE: int(sat.shape[-1] if sat_file_side is None else sat_file_side),
     }
 
 

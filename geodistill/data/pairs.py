@@ -238,4 +238,5 @@ def make_sample(pano_img, sat_img, georef: GeoReference, pano_height: int = 320,
         city="custom",
         pano_name=pano.name,
         sat_name=sat.name,
+        sat_file_side=native,
     )

@@ -280,6 +280,7 @@ def load_vigor_sample(
         pano_name=record.pano_name,
         sat_name=record.sat_name,
         index=index,
+        sat_file_side=width,
     )
 
 
