@@ -213,3 +213,13 @@ def test_known_position_is_given_once(files, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["predict", "--pano", "p.png", "--sat", "s.png", "--mpp", "0.5", "--gt-px", "1,2", "--gt-latlon", "1,2"])
     assert exit_info.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+def test_pinhole_photo_with_hfov(files, capsys):
+    """The README's photo example: a 3:2 photo is not a panorama, but with --hfov it is localized on its columns."""
+    code, out, err = run_cli(capsys, "--checkpoint", files / "run", "--pano", files / "wide.png", "--hfov", "60",
+                             "--sat", files / "sat.png", "--mpp", "0.5", "--sat-latlon", "-33.8568,151.2153", "--json")
+    assert code == 0, err
+    prediction = json.loads(out)["prediction"]
+    assert prediction["visible_fraction"] == pytest.approx(60 / 360, abs=0.02)
+    assert prediction["lat"] == pytest.approx(-33.8568, abs=1e-3)
