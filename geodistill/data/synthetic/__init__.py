@@ -2,7 +2,7 @@
 
 ``generate_dataset(out_dir, ...)`` writes the VIGOR layout (see :mod:`.writer`); the lower-level pieces
 are :func:`.world.generate_world`, :func:`.aerial.render_aerial` and
-:func:`.panorama_render.render_panorama`. Specification: ``docs/synthetic-world.md`` of the shared docs.
+:func:`.panorama_render.render_panorama`. Specification: ``docs/synthetic-world.md``.
 """
 
 from __future__ import annotations
