@@ -152,7 +152,7 @@ class TrainConfig:
     select_by: Literal["val_mean", "last"] = "val_mean"  # which epoch becomes best/
     log_every: int = 10             # steps between step events
     tensorboard: bool = False       # also write TensorBoard logs (needs the tensorboard package)
-    gather_negatives: bool = False  # DDP: gather all ranks' samples as in-batch negatives
+    gather_negatives: bool = False  # DDP: gather all ranks' samples as in-batch negatives (no tile shared across ranks)
 
 
 @dataclass

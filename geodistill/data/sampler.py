@@ -1,7 +1,10 @@
 """A batch sampler that never puts two panoramas sharing a satellite tile into one batch.
 
 The weak matching loss treats the other items of a batch as negatives, so a tile shared by two panoramas would
-turn a true match into a negative (``method.md`` §2.3).
+turn a true match into a negative (``method.md`` §2.3). Under DDP with ``train.gather_negatives`` the batches of
+all ranks at one step form one global batch (each rank's satellites are scored against every rank's panoramas), so
+there the rule must hold for the global batch: it is drawn as a whole and split across the ranks
+(``across_ranks=True``).
 """
 
 from __future__ import annotations
@@ -54,8 +57,11 @@ def _build_batches(order: list[int], tile_sets: Sequence[frozenset], batch_size:
 class NoSharedTileBatchSampler(torch.utils.data.Sampler):
     """Yields lists of dataset indices, per rank, with no tile name shared inside a batch.
 
-    Every rank builds the same global list of batches from ``seed`` and the epoch, then takes every
-    ``world_size``-th batch, trimmed so all ranks get the same count. The last partial batch is dropped.
+    Every rank builds the same list of batches from ``seed`` and the epoch. By default each batch holds
+    ``batch_size`` indices and rank ``r`` takes every ``world_size``-th one, from the ``r``-th on. With
+    ``across_ranks`` each batch is a global batch of ``batch_size · world_size`` indices and rank ``r`` takes its
+    ``r``-th slice of ``batch_size``: the batches the ranks train on at one step then share no tile either (what
+    gathered negatives need). Either way every rank gets the same count and the last partial batch is dropped.
 
     Args:
         tile_sets: for each dataset index, the names of its tiles (four for VIGOR).
@@ -63,16 +69,18 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
         seed: base seed; the epoch's order is drawn from ``seed + epoch``.
         rank: this process's rank.
         world_size: number of processes.
+        across_ranks: no tile shared by the batches of all ranks at one step (the global batch).
     """
 
     def __init__(self, tile_sets: Sequence[Iterable[str]], batch_size: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1):
+                 world_size: int = 1, across_ranks: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"rank must be in [0, world_size), got rank {rank}, world_size {world_size}")
         self.tile_sets = [frozenset(names) for names in tile_sets]
         self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
+        self.across_ranks = across_ranks
         self.epoch = 0
         self.position = 0
         self._cache: tuple[int, list[list[int]]] | None = None
@@ -87,9 +95,14 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
         if self._cache is None or self._cache[0] != self.epoch:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
             order = torch.randperm(len(self.tile_sets), generator=generator).tolist()
-            batches = _build_batches(order, self.tile_sets, self.batch_size)
-            per_rank = len(batches) // self.world_size
-            self._cache = (self.epoch, batches[self.rank::self.world_size][:per_rank])
+            if self.across_ranks:
+                global_batches = _build_batches(order, self.tile_sets, self.batch_size * self.world_size)
+                start = self.rank * self.batch_size
+                rank_batches = [batch[start:start + self.batch_size] for batch in global_batches]
+            else:
+                batches = _build_batches(order, self.tile_sets, self.batch_size)
+                rank_batches = batches[self.rank::self.world_size][:len(batches) // self.world_size]
+            self._cache = (self.epoch, rank_batches)
         return self._cache[1]
 
     def __len__(self) -> int:
@@ -112,13 +125,14 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
         """
         position = self.position if consumed_batches is None else int(consumed_batches)
         return {"epoch": self.epoch, "position": position, "seed": self.seed, "batch_size": self.batch_size,
-                "world_size": self.world_size, "num_indices": len(self.tile_sets)}
+                "world_size": self.world_size, "across_ranks": self.across_ranks, "num_indices": len(self.tile_sets)}
 
     def load_state_dict(self, state: dict) -> None:
         """Resume at ``state``'s epoch and position; refuses a state from another dataset size or batching."""
         expected = {"seed": self.seed, "batch_size": self.batch_size, "world_size": self.world_size,
-                    "num_indices": len(self.tile_sets)}
-        changed = {k: (state.get(k), v) for k, v in expected.items() if state.get(k) != v}
+                    "across_ranks": self.across_ranks, "num_indices": len(self.tile_sets)}
+        saved = {"across_ranks": False, **state}  # states written before across_ranks existed
+        changed = {k: (saved.get(k), v) for k, v in expected.items() if saved.get(k) != v}
         if changed:
             raise ValueError(f"sampler state does not match this sampler (saved, current): {changed}")
         self.epoch = int(state["epoch"])

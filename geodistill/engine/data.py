@@ -159,13 +159,15 @@ def build_train_loader(dataset: Dataset, config: ExperimentConfig, ctx: DistCont
     from geodistill.data.sampler import NoSharedTileBatchSampler
 
     sampler = NoSharedTileBatchSampler(
-        _tile_sets(dataset), config.train.batch_size, seed=config.train.seed, rank=ctx.rank, world_size=ctx.world_size
+        _tile_sets(dataset), config.train.batch_size, seed=config.train.seed, rank=ctx.rank, world_size=ctx.world_size,
+        across_ranks=config.train.gather_negatives,  # gathered negatives: no tile shared by the ranks' batches either
     )
     batches = EpochBatches(sampler, config.train.max_steps_per_epoch)
     if min(batches.epoch_lengths(max(config.train.epochs, 1))) == 0:
         raise DataError(
             f"the training split ({len(dataset)} panoramas) does not fill one batch of {config.train.batch_size} "
-            f"panoramas that share no satellite tile, per rank on {ctx.world_size} rank(s); use a smaller "
+            f"panoramas that share no satellite tile, per rank on {ctx.world_size} rank(s)"
+            f"{' (all ranks together, with train.gather_negatives)' if sampler.across_ranks else ''}; use a smaller "
             "train.batch_size or more data"
         )
     return DataLoader(

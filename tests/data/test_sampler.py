@@ -50,16 +50,29 @@ def test_impossible_batches_are_dropped():
     assert len(sampler) == 0 and batches_of(sampler) == []
 
 
+def shares_a_tile_across_ranks(per_rank: list[list[list[int]]], tile_sets) -> bool:
+    """Whether the ranks' batches of some step hold one tile twice."""
+    for step_batches in zip(*per_rank):
+        names = [name for batch in step_batches for index in batch for name in tile_sets[index]]
+        if len(names) != len(set(names)):
+            return True
+    return False
+
+
 @pytest.mark.parametrize("world_size", [2, 3])
-def test_ranks_get_equal_counts_and_disjoint_batches(world_size):
-    tile_sets = grid_tile_sets(150, seed=4)
-    samplers = [NoSharedTileBatchSampler(tile_sets, 4, seed=9, rank=r, world_size=world_size) for r in range(world_size)]
+@pytest.mark.parametrize("across_ranks", [False, True])
+def test_ranks_get_equal_counts_and_disjoint_batches(world_size, across_ranks):
+    tile_sets = grid_tile_sets(150, seed=4, grid=12)  # room for global batches of 4 x world_size
+    samplers = [NoSharedTileBatchSampler(tile_sets, 4, seed=9, rank=r, world_size=world_size, across_ranks=across_ranks)
+                for r in range(world_size)]
     for sampler in samplers:
         sampler.set_epoch(2)
     per_rank = [batches_of(s) for s in samplers]
     assert len({len(batches) for batches in per_rank}) == 1 and len(per_rank[0]) > 0
+    assert all(len(batch) == 4 for batches in per_rank for batch in batches)
     flat = [index for batches in per_rank for batch in batches for index in batch]
     assert len(flat) == len(set(flat))
+    assert shares_a_tile_across_ranks(per_rank, tile_sets) is not across_ranks  # per-rank batches do share some
 
 
 def test_order_is_seeded_and_changes_with_the_epoch():
@@ -98,6 +111,10 @@ def test_state_from_another_setup_is_refused():
     sampler = NoSharedTileBatchSampler(grid_tile_sets(40), 4, seed=2)
     with pytest.raises(ValueError, match="batch_size"):
         NoSharedTileBatchSampler(grid_tile_sets(40), 8, seed=2).load_state_dict(sampler.state_dict())
+    with pytest.raises(ValueError, match="across_ranks"):
+        NoSharedTileBatchSampler(grid_tile_sets(40), 4, seed=2, across_ranks=True).load_state_dict(sampler.state_dict())
+    older = {key: value for key, value in sampler.state_dict().items() if key != "across_ranks"}
+    NoSharedTileBatchSampler(grid_tile_sets(40), 4, seed=2).load_state_dict(older)  # saved before the option existed
 
 
 def test_invalid_arguments():

@@ -26,7 +26,9 @@ if __name__ == "__main__":
     if kind == "toy-no-ddp":
         dist_utils.wrap_for_training = lambda module, ctx, find_unused_parameters=False: module
     if kind.startswith("toy"):
-        trainer = Trainer(toy_config(epochs=2, max_steps_per_epoch=2, batch_size=4), run_dir=run_dir, task_cls=ToyTask)
+        # gathered negatives: the sampler draws a global no-shared-tile batch and splits it across the ranks
+        trainer = Trainer(toy_config(epochs=2, max_steps_per_epoch=2, batch_size=4, gather_negatives=True),
+                          run_dir=run_dir, task_cls=ToyTask)
     else:
         trainer = Trainer(load_config(kind, sys.argv[4:]), run_dir=run_dir)
     rank = int(os.environ["RANK"])

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from engine_toy import ToyTask, toy_config
+from distill_workspace import write_workspace
+from engine_toy import ToyDataset, ToyTask, toy_config
 
 from geodistill.checkpoint import load_checkpoint
 from geodistill.engine.distributed import DistContext, sync_buffers, unwrap, wrap_for_training
@@ -49,6 +50,10 @@ def test_two_gloo_ranks_hold_identical_weights(tmp_path):
     assert len(ranks[0]["indices"]) == len(ranks[1]["indices"]) == 4    # equal batch counts
     first_epoch = [{i for batch in r["indices"][:2] for i in batch} for r in ranks]
     assert not first_epoch[0] & first_epoch[1] and seen[0] != seen[1]    # each rank its own samples
+    toy_tiles = ToyDataset(48, seed=1).tile_names
+    for step_batches in zip(ranks[0]["indices"], ranks[1]["indices"]):  # gathered: no tile shared across ranks
+        names = [name for batch in step_batches for index in batch for name in toy_tiles(index)]
+        assert len(names) == len(set(names)), step_batches
     saved = load_checkpoint(tmp_path / "run" / "last").state_dicts["model"]
     assert_identical({f"model/{k}": v for k, v in saved.items()}, ranks[0]["weights"])   # rank 0 saved
     events = read_events(tmp_path / "run" / "events.jsonl")
@@ -130,19 +135,7 @@ def test_base_task_defaults_to_networks_with_trainable_parameters():
 @pytest.fixture(scope="module")
 def real_task_workspace(tmp_path_factory):
     """The VIGOR-layout fixture root and a weak checkpoint (random decoders) to distill from."""
-    from test_tasks_distill_orientation import _fake_vigor_writer
-
-    from geodistill.checkpoint import save_checkpoint
-    from geodistill.config import load_config
-    from geodistill.models.localizer import LocalizerNet
-
-    base = tmp_path_factory.mktemp("ddp_tasks")
-    _fake_vigor_writer()(base / "vigor", panos_per_city=6)
-    weak = load_config(REPO / "training" / "configs" / "tiny.yaml", real_overrides(base))
-    torch.manual_seed(0)
-    save_checkpoint(base / "weak" / "best", weak, {"model": LocalizerNet(weak.model).state_dict()},
-                    {"task": "weak", "role": "weak"})
-    return base
+    return write_workspace(tmp_path_factory.mktemp("ddp_tasks"))
 
 
 def real_overrides(base: Path) -> list[str]:
