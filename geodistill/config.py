@@ -51,7 +51,7 @@ class DataConfig:
     split_seed: int = 2023          # seed of the train/validation permutation
     num_workers: int = 0            # DataLoader worker processes
     skip_bad_images: bool = False   # skip unreadable images with a warning instead of failing
-    heading_noise_deg: float = 0.0  # training-time heading perturbation, uniform in +-this (0 = north-aligned)
+    heading_noise_deg: float = 0.0  # training-time heading turn, uniform in +-this (0 = north-aligned); templates follow it
     synthetic: SynthConfig = field(default_factory=SynthConfig)
 
 

@@ -44,21 +44,24 @@ def bev_cell_m(meters_per_pixel: torch.Tensor, covered_px: float, feature_side: 
 
 
 def project_template(f_pano: torch.Tensor, cells: int, cell_m: torch.Tensor, camera_height_m: torch.Tensor,
-                     wrap_seam: bool = True, pixel_convention: str = "center") -> tuple[torch.Tensor, torch.Tensor]:
-    """Project (B,C,Hf,Wf) panorama features to a (B,C,c,c) template centred on the camera, float32.
+                     wrap_seam: bool = True, pixel_convention: str = "center",
+                     heading_deg: torch.Tensor | float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project (B,C,Hf,Wf) panorama features to a north-up (B,C,c,c) template centred on the camera, float32.
+
+    ``heading_deg`` (float or (B,)) is the heading of each panorama's centre line, degrees clockwise from north.
 
     Returns:
         f_bev (B,C,c,c) and valid (B,c,c) bool.
     """
     features = f_pano if f_pano.dtype == torch.float64 else f_pano.float()
     return project_to_bev(features, cells, cell_m, camera_height_m, wrap_seam=wrap_seam,
-                          pixel_convention=pixel_convention)
+                          pixel_convention=pixel_convention, heading_deg=heading_deg)
 
 
 def project_fov_cone(fov_mask: torch.Tensor, cells: int, cell_m: torch.Tensor, camera_height_m: torch.Tensor,
-                     pixel_convention: str = "center") -> torch.Tensor:
+                     pixel_convention: str = "center", heading_deg: torch.Tensor | float = 0.0) -> torch.Tensor:
     """Push a panorama column mask (B,Wp) through the same mapping: (B,c,c) float cone in [0, 1]."""
     width = fov_mask.shape[-1]
     grid = bev_sampling_grid((width // 2, width), cells, cell_m, camera_height_m, pixel_convention,
-                             device=fov_mask.device)
+                             heading_deg=heading_deg, device=fov_mask.device)
     return bev_fov_mask(fov_mask, grid)

@@ -154,11 +154,13 @@ class LocalizerNet(nn.Module):
 
     # ------------------------------------------------------------------ matching
 
-    def _camera_height(self, batch: dict, size: int, device: torch.device) -> torch.Tensor:
-        height = batch.get(keys.CAMERA_HEIGHT_M)
-        if height is None:
-            return torch.full((size,), float(self.config.camera_height_m), device=device)
-        return torch.as_tensor(height, dtype=torch.float32, device=device).reshape(-1).expand(size)
+    @staticmethod
+    def _per_sample(batch: dict, key: str, default: float, size: int, device: torch.device) -> torch.Tensor:
+        """(B,) float32 values of an optional batch key (one value may serve the whole batch)."""
+        value = batch.get(key)
+        if value is None:
+            return torch.full((size,), float(default), device=device)
+        return torch.as_tensor(value, dtype=torch.float32, device=device).reshape(-1).expand(size)
 
     def templates(self, f_sat_levels: list[torch.Tensor], f_pano_levels: list[torch.Tensor], batch: dict,
                   fov_mask: torch.Tensor | None = None, template_masks: dict[int, torch.Tensor] | None = None) -> dict:
@@ -166,7 +168,8 @@ class LocalizerNet(nn.Module):
 
         Args:
             f_sat_levels, f_pano_levels: outputs of :meth:`encode_satellite` / :meth:`encode_ground`.
-            batch: needs ``sat`` (for S), ``meters_per_pixel``; ``camera_height_m`` optional.
+            batch: needs ``sat`` (for S), ``meters_per_pixel``; ``camera_height_m`` and ``heading_gt`` optional (the
+                heading of each panorama's centre line: a turned panorama still gives a north-up template).
             fov_mask: (B,Wp) bool visible panorama columns, or None (full view).
             template_masks: optional extra per-level (B,c,c) weights in [0, 1] (e.g. masked patches).
 
@@ -180,7 +183,8 @@ class LocalizerNet(nn.Module):
         device = f_sat_levels[0].device
         mpp = torch.as_tensor(batch[keys.METERS_PER_PIXEL], dtype=torch.float32, device=device).reshape(-1)
         mpp = mpp.expand(batch_size)
-        camera_height = self._camera_height(batch, batch_size, device)
+        camera_height = self._per_sample(batch, keys.CAMERA_HEIGHT_M, config.camera_height_m, batch_size, device)
+        heading = torch.nan_to_num(self._per_sample(batch, keys.HEADING_GT, 0.0, batch_size, device), nan=0.0)
         _, _, covered_px = self.satellite_layout(tile_size)
         result = {}
         for level, f_sat, f_pano in zip(self.levels, f_sat_levels, f_pano_levels):
@@ -188,10 +192,10 @@ class LocalizerNet(nn.Module):
             cells = template_cells(side, config.template_crop)
             bev_cell = bev_cell_m(mpp, covered_px, side, level, config.bev_grid)
             template, valid = project_template(f_pano, cells, bev_cell, camera_height, config.wrap_seam,
-                                               config.pixel_convention)
+                                               config.pixel_convention, heading)
             weight = None
             if fov_mask is not None:
-                cone = project_fov_cone(fov_mask, cells, bev_cell, camera_height, config.pixel_convention)
+                cone = project_fov_cone(fov_mask, cells, bev_cell, camera_height, config.pixel_convention, heading)
                 weight = cone
             if template_masks is not None and level in template_masks:
                 extra = template_masks[level].to(template.dtype)
@@ -245,6 +249,7 @@ class LocalizerNet(nn.Module):
         | ``pano``               | (B,3,Hp,Wp) | [0, 1] |
         | ``meters_per_pixel``   | (B,)        | of ``sat`` as fed |
         | ``camera_height_m``    | (B,)        | optional (default ``config.camera_height_m``) |
+        | ``heading_gt``         | (B,)        | optional heading of the centre line, deg clockwise from north (default 0) |
         | ``fov_mask`` (argument) | (B,Wp) bool | optional; the batch's own ``fov_mask`` is not read |
 
         | output                          | shape       | |

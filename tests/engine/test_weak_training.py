@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from geodistill import keys
 from geodistill.checkpoint import load_checkpoint
 from geodistill.cli import main
 from geodistill.config import load_config
@@ -18,6 +19,7 @@ from geodistill.engine import data as engine_data
 from geodistill.engine.distributed import DistContext
 from geodistill.engine.events import read_events
 from geodistill.errors import DataError
+from geodistill.geometry.panorama import roll_panorama
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "training" / "configs" / "tiny.yaml"
@@ -131,3 +133,17 @@ def test_two_ranks_with_gathered_negatives(fake_root, tmp_path):
     assert_identical(ranks[0]["weights"], ranks[1]["weights"])
     events = read_events(tmp_path / "run" / "events.jsonl")
     assert all(e["loss/total"] > 0 for e in events if e["event"] == "step")   # batch 1 per rank: negatives come from the other rank
+
+
+def test_heading_noise_turns_each_panorama_and_reports_its_heading(fake_root):
+    """The heading the template is built for (``heading_gt`` in the batch) is the one the panorama was turned by."""
+    noisy, _ = engine_data.build_datasets(load_config(TINY, [*fixture_overrides(fake_root), "data.heading_noise_deg=90"]),
+                                          DistContext())
+    plain, _ = engine_data.build_datasets(load_config(TINY, fixture_overrides(fake_root)), DistContext())
+    headings = []
+    for index in range(3):
+        turned, original = noisy[index], plain[index]
+        headings.append(float(turned[keys.HEADING_GT]))
+        assert float(original[keys.HEADING_GT]) == 0.0
+        torch.testing.assert_close(turned[keys.PANO], roll_panorama(original[keys.PANO], headings[-1]), atol=1e-5, rtol=0)
+    assert all(min(h, 360.0 - h) <= 90.0 for h in headings) and len(set(headings)) == 3

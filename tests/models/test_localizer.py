@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from geodistill import keys
 from geodistill.config import ModelConfig
+from geodistill.geometry.panorama import roll_panorama
 from geodistill.models.localizer import CELL_M, LocalizerNet
 
 
@@ -195,3 +196,27 @@ def test_per_sample_camera_height_reaches_the_bev_template():
             torch.testing.assert_close(both[keys.F_BEV][index], alone[keys.F_BEV][0])
             torch.testing.assert_close(both[keys.SCORES][index], alone[keys.SCORES][0])
     assert not torch.allclose(both[keys.F_BEV][0], both[keys.F_BEV][1], atol=1e-3)
+
+
+def test_a_turned_panorama_gives_the_north_up_template_when_its_heading_is_passed():
+    net = LocalizerNet(_tiny_config()).eval()
+    batch = _batch()
+    with torch.no_grad():
+        f_sat = net.encode_satellite(batch[keys.SAT])
+        f_pano = net.encode_ground(batch[keys.PANO])
+    width = f_pano[-1].shape[-1]
+    shift = width // 8  # whole feature columns at the finest level: the roll is exact there
+    heading = 360.0 * shift / width
+    # the camera turned clockwise by `heading`: what was at the centre line moves left
+    turned = [torch.roll(f, -shift * f.shape[-1] // width, dims=-1) for f in f_pano]
+    torch.testing.assert_close(turned[-1], roll_panorama(f_pano[-1], heading))  # as data.heading_noise_deg turns
+    view = torch.zeros(2, 128, dtype=torch.bool)
+    view[:, 40:100] = True  # a limited view, turned with the panorama
+    turned_view = torch.roll(view, -shift * 128 // width, dims=-1)
+    finest = net.levels[-1]
+    north = net.templates(f_sat, f_pano, batch, view)[finest]
+    told = net.templates(f_sat, turned, {**batch, keys.HEADING_GT: torch.full((2,), heading)}, turned_view)[finest]
+    untold = net.templates(f_sat, turned, batch, turned_view)[finest]
+    torch.testing.assert_close(told["template"], north["template"], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(told["weight"], north["weight"], atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(untold["template"], north["template"], atol=1e-3)
