@@ -2,7 +2,8 @@
 
 Layering is *defaults <- YAML file(s) <- command-line overrides*. A YAML recipe holds only the keys it
 changes and may name another recipe to start from with ``base: other.yaml`` (relative to its own
-folder). Overrides use dotted keys (``optim.lr=3e-4``, ``data.area=same``); every value is checked
+folder). ``preset: faithful`` (or ``clean``) in a layer first sets every flag of :data:`PRESETS` to the
+reference's (or the clean) behaviour; the layer's other keys and later layers still override them. Overrides use dotted keys (``optim.lr=3e-4``, ``data.area=same``); every value is checked
 against the field's type, booleans are parsed explicitly (``true/false/yes/no/1/0``) and unknown
 keys are errors that list the valid ones. :func:`load_config` also refuses numbers a run cannot use
 (:func:`check_ranges`: ``train.epochs=0``, ``optim.lr=-1`` ...).
@@ -89,6 +90,7 @@ class ModelConfig:
     metric_conversion: Literal["exact", "faithful"] = "exact"  # score cell -> metres: P/A px and p0=(A-c)/2 | reference's S/A px and (A-c+1)/2
     fov_template: Literal["zero", "multiply"] = "zero"  # FoV cone on the template: zero outside (kernel G*m^2) | reference's multiply (G*m^3)
     score_temperature: float = 0.06  # softmax temperature of the score map (probabilities, confidence, soft-argmax)
+    pano_input: Literal["resize", "pad"] = "resize"  # to the backbone multiple: resize (keeps 360° on the width) | reference's zero-pad (320x640 -> 322x644)
 
 
 @dataclass
@@ -160,7 +162,7 @@ class ExperimentConfig:
     """Everything a run needs; saved into the run folder and embedded in every checkpoint."""
 
     name: str = ""                  # run name (default: recipe name)
-    preset: Literal["clean", "faithful"] = "clean"  # clean behaviour, or the reference's (method.md)
+    preset: Literal["clean", "faithful"] = "clean"  # sets the PRESETS flags: clean behaviour, or the reference's (method.md)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
@@ -168,6 +170,21 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+
+# What ``preset`` sets (method.md: "faithful" reproduces the reference, "clean" is the corrected default). A layer
+# (recipe or overrides) that names a preset applies these first, so the layer's own keys, and later layers, win.
+PRESETS: dict[str, dict[str, dict]] = {
+    "clean": {
+        "model": {"normalization": "imagenet", "bev_grid": "matched", "pixel_convention": "center", "wrap_seam": True,
+                  "metric_conversion": "exact", "fov_template": "zero", "pano_input": "resize"},
+        "distill": {"fov": {"sampler": "uniform"}},
+    },
+    "faithful": {
+        "model": {"normalization": "symmetric", "bev_grid": "faithful", "pixel_convention": "index",
+                  "wrap_seam": False, "metric_conversion": "faithful", "fov_template": "multiply", "pano_input": "pad"},
+        "distill": {"ema_mode": "per_epoch", "fov": {"sampler": "faithful"}},
+    },
+}
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -223,6 +240,14 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         (item_type,) = get_args(annotation)
         return [_coerce(item, item_type, f"{key}[{i}]") for i, item in enumerate(value)]
     raise ConfigError(f"{key}: unsupported type {annotation}")
+
+
+def _merge_layer(config: ExperimentConfig, layer: dict) -> None:
+    """Merge one layer (a recipe or the overrides): its ``preset``, if any, expands first, then its keys."""
+    if isinstance(layer, dict) and "preset" in layer:
+        preset = _coerce(layer["preset"], get_type_hints(ExperimentConfig)["preset"], "preset")
+        _merge(config, PRESETS[preset])
+    _merge(config, layer)
 
 
 def _merge(target: Any, updates: dict, prefix: str = "") -> None:
@@ -282,7 +307,7 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict:
 def config_from_dict(data: dict) -> ExperimentConfig:
     """Build a config from defaults plus a (possibly partial) nested dict."""
     config = ExperimentConfig()
-    _merge(config, data)
+    _merge_layer(config, data)
     return config
 
 
@@ -291,10 +316,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     config = ExperimentConfig()
     if path is not None:
         for layer in _read_yaml(Path(path)):
-            _merge(config, layer)
+            _merge_layer(config, layer)
         if not config.name:
             config.name = Path(path).stem
-    _merge(config, parse_overrides(list(overrides)))
+    _merge_layer(config, parse_overrides(list(overrides)))
     check_ranges(config)
     return config
 

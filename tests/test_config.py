@@ -8,6 +8,7 @@ import pytest
 
 from geodistill.config import (
     ConfigError,
+    PRESETS,
     ExperimentConfig,
     config_diff,
     config_from_dict,
@@ -144,3 +145,41 @@ def test_without_pretrained_is_a_modified_copy():
     assert config_diff(config_to_dict(config), config_to_dict(built)) == [
         "model.allow_random_init: False -> True", "model.pretrained: True -> False",
         "orientation.allow_random_init: False -> True", "orientation.pretrained: True -> False"]
+
+
+def _flags(config, preset_layer: dict, prefix: str = "") -> dict:
+    """The values of the keys a preset layer names, read from ``config``."""
+    values = {}
+    for key, value in preset_layer.items():
+        if isinstance(value, dict):
+            values.update(_flags(getattr(config, key), value, f"{prefix}{key}."))
+        else:
+            values[f"{prefix}{key}"] = getattr(config, key)
+    return values
+
+
+def _flat(layer: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in layer.items():
+        flat.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+    return flat
+
+
+def test_the_faithful_preset_sets_the_reference_flags():
+    faithful = _flat(PRESETS["faithful"])
+    assert faithful["model.pano_input"] == "pad" and faithful["model.normalization"] == "symmetric"
+    assert _flags(load_config(None, ["preset=faithful"]), PRESETS["faithful"]) == faithful
+    assert _flags(load_config(RECIPES / "faithful_weak.yaml"), PRESETS["faithful"]) == faithful
+    assert _flags(load_config(RECIPES / "faithful_distill.yaml"), PRESETS["faithful"]) == faithful
+    assert _flags(ExperimentConfig(), PRESETS["clean"]) == _flat(PRESETS["clean"])  # clean is the default
+    assert set(_flat(PRESETS["clean"])) >= set(faithful) - {"distill.ema_mode"}  # clean undoes every flag it changes
+
+
+def test_keys_beside_and_after_a_preset_win():
+    config = load_config(None, ["preset=faithful", "model.wrap_seam=true"])
+    assert config.model.wrap_seam is True and config.model.pixel_convention == "index"
+    back = load_config(RECIPES / "faithful_weak.yaml", ["preset=clean"])
+    assert _flags(back, PRESETS["clean"]) == _flat(PRESETS["clean"]) and back.model.backbone == "dinov2_vitb14"
+    assert config_from_dict(config_to_dict(config)) == config  # a saved config reloads as it was
+    with pytest.raises(ConfigError, match="preset"):
+        load_config(None, ["preset=reference"])

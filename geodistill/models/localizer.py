@@ -36,7 +36,9 @@ class LocalizerNet(nn.Module):
 
     Input sizes: the satellite tile (square, S px) is padded symmetrically to P, the next multiple of the
     backbone's ``input_multiple`` (or resized to P when the padding would be odd, so that the feature map stays
-    centred on the tile); the panorama is resized to multiples of it (this keeps the full 360° on its width).
+    centred on the tile); the panorama is resized to multiples of it (this keeps the full 360° on its width), or,
+    with ``pano_input="pad"`` (the reference, faithful preset), zero-padded around the normalised image to them
+    (320×640 -> 322×644 for patch 14); the BEV projection then spans the padded width as the reference's does.
     """
 
     required_data_keys = (keys.SAT, keys.PANO, keys.METERS_PER_PIXEL)
@@ -142,8 +144,14 @@ class LocalizerNet(nn.Module):
             pano = pano * fov_mask.to(pano.dtype)[:, None, None, :]
         images = self._normalize(pano)
         multiple = self.backbone.input_multiple
-        target = (_round_up(pano.shape[2], multiple), _round_up(pano.shape[3], multiple))
-        if target != tuple(pano.shape[2:]):
+        height, width = pano.shape[2:]
+        target = (_round_up(height, multiple), _round_up(width, multiple))
+        if target == (height, width):
+            return self._features(images)
+        if self.config.pano_input == "pad":  # the reference: zeros around the normalised image (320x640 -> 322x644)
+            top, left = (target[0] - height) // 2, (target[1] - width) // 2
+            images = F.pad(images, (left, target[1] - width - left, top, target[0] - height - top))
+        else:
             images = F.interpolate(images, size=target, mode="bilinear", align_corners=False)
         return self._features(images)
 

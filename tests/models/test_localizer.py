@@ -220,3 +220,22 @@ def test_a_turned_panorama_gives_the_north_up_template_when_its_heading_is_passe
     torch.testing.assert_close(told["template"], north["template"], atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(told["weight"], north["weight"], atol=1e-5, rtol=1e-4)
     assert not torch.allclose(untold["template"], north["template"], atol=1e-3)
+
+
+@pytest.mark.parametrize("pano_input", ["resize", "pad"])
+def test_panorama_reaches_the_backbone_resized_or_zero_padded(pano_input):
+    net = LocalizerNet(_tiny_config(pano_input=pano_input)).eval()  # tiny_cnn: multiples of 16
+    pano = torch.rand(2, 3, 40, 72)  # -> 48 x 80
+    seen = []
+    net.backbone.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    net.ground_taps(pano)
+    normalized = (pano - net.input_mean) / net.input_std
+    assert seen[0].shape == (2, 3, 48, 80)
+    if pano_input == "pad":  # the reference: 4 rows above and below, 4 columns left and right, zeros
+        torch.testing.assert_close(seen[0][:, :, 4:44, 4:76], normalized)
+        border = torch.ones(48, 80, dtype=torch.bool)
+        border[4:44, 4:76] = False
+        assert float(seen[0][:, :, border].abs().max()) == 0.0
+    else:
+        torch.testing.assert_close(seen[0], F.interpolate(normalized, size=(48, 80), mode="bilinear",
+                                                          align_corners=False))
