@@ -32,8 +32,12 @@ def test_heatmap_overlay_paints_only_where_probable():
 
 
 def test_heatmap_overlay_accepts_chw_tensors_and_resizes():
-    image = heatmap_overlay(torch.rand(3, 20, 20), np.random.rand(5, 5), size=64)
+    prob = np.zeros((5, 5), np.float32)
+    prob[1, 3] = 1.0  # display pixels rows 12.8-25.6, columns 38.4-51.2 at 64 px
+    image = heatmap_overlay(torch.full((3, 20, 20), 0.5), prob, opacity=0.9, size=64)
     assert image.shape == (64, 64, 3)
+    assert np.abs(image[19, 45].astype(int) - 128).sum() > 30  # the peak is coloured where its cell lies
+    assert np.abs(image[56, 8].astype(int) - 128).max() <= 1   # elsewhere the grey tile shows
 
 
 def test_difference_is_red_where_the_student_is_more_confident():

@@ -3,7 +3,10 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from geodistill.viz.heatmap import GROUND_TRUTH_COLOUR, PREDICTION_COLOUR
+from geodistill.viz.images import to_rgb_uint8
 from geodistill.viz.panels import case_thumbnail, display_heading, explore_view, prediction_summary
+from geodistill.viz.panorama import HIDDEN_DIM
 
 
 def _prediction(u, v, error_m=1.5, heading_deg=None, visible=64):
@@ -18,12 +21,20 @@ def _prediction(u, v, error_m=1.5, heading_deg=None, visible=64):
 
 def test_explore_view_draws_every_panel():
     sample = {"pano": torch.rand(3, 32, 64), "sat": torch.rand(3, 64, 64), "meters_per_pixel": torch.tensor(0.5)}
-    view = explore_view(sample, _prediction(20, 20, visible=32), _prediction(31, 31, 0.7), opacity=0.6)
+    view = explore_view(sample, _prediction(50, 10, visible=32), _prediction(12, 45, 0.7), opacity=0.6)
     for image in (view.teacher, view.student, view.difference, view.bev):
         assert image.shape == (512, 512, 3) and image.dtype == np.uint8
-    assert view.panorama.shape == (32, 64, 3)
-    assert not np.array_equal(view.teacher, view.student)
+    scale = 512 / 64  # tile pixels to display pixels
+    assert tuple(view.student[int(10 * scale), int(50 * scale)]) == PREDICTION_COLOUR  # each its own prediction
+    assert tuple(view.teacher[int(45 * scale), int(12 * scale)]) == PREDICTION_COLOUR
+    assert tuple(view.student[int(45 * scale), int(12 * scale)]) != PREDICTION_COLOUR
+    for image in (view.student, view.teacher, view.difference):
+        assert tuple(image[int(30 * scale), int(30 * scale)]) == GROUND_TRUTH_COLOUR  # the truth on every tile
+    original = to_rgb_uint8(sample["pano"]).astype(int)  # student FoV: columns 0-31 visible, the rest dimmed
+    assert np.array_equal(view.panorama[:12, 8].astype(int), original[:12, 8])  # (rows above the azimuth ticks)
+    assert np.abs(view.panorama[:12, 40].astype(int) - np.round(original[:12, 40] * HIDDEN_DIM)).max() <= 1
     assert view.summary.startswith("| | teacher | student |")
+    assert "**0.70 m** | **1.50 m**" in view.summary and "| 12.0, 45.0 | 50.0, 10.0 |" in view.summary
 
 
 def test_summary_reports_error_heading_and_fov():
@@ -39,4 +50,6 @@ def test_heading_falls_back_to_the_known_one():
 
 def test_case_thumbnail():
     sample = {"sat": torch.rand(3, 64, 64)}
-    assert case_thumbnail(sample, _prediction(10, 10), size=96).shape == (96, 96, 3)
+    thumbnail = case_thumbnail(sample, _prediction(10, 50), size=96)
+    assert thumbnail.shape == (96, 96, 3)
+    assert tuple(thumbnail[75, 15]) == PREDICTION_COLOUR and tuple(thumbnail[45, 45]) == GROUND_TRUTH_COLOUR
