@@ -94,3 +94,23 @@ def test_commands_print_warnings_only_unless_asked():
     assert quiet.returncode == verbose.returncode == 0, quiet.stderr + verbose.stderr
     assert "verdict: OK" in quiet.stdout and " INFO " not in quiet.stderr
     assert " INFO geodistill.data.checker: checking NewYork" in verbose.stderr
+
+
+def test_train_keeps_its_epoch_lines_at_the_default_verbosity(monkeypatch):
+    """train's progress (engine INFO: epoch lines, resuming) shows without -v; other INFO messages do not."""
+    from geodistill.engine import loop
+    from geodistill.errors import GeoDistillError
+
+    seen = {}
+
+    def fake_train(config, run_dir=None, resume=False, force=False):
+        seen["epoch lines"] = logging.getLogger("geodistill.engine.loop").isEnabledFor(logging.INFO)
+        seen["other info"] = logging.getLogger("geodistill.inference").isEnabledFor(logging.INFO)
+        raise GeoDistillError("stopped before training")
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    try:
+        assert main(["train", "--config", str(REPO / "training" / "configs" / "tiny.yaml")]) == 2
+    finally:
+        logging.getLogger("geodistill.engine").setLevel(logging.NOTSET)
+    assert seen == {"epoch lines": True, "other info": False}

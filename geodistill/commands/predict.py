@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--mpp", type=float, default=None, metavar="M", help="metres per pixel of the tile file")
     scale.add_argument("--zoom", type=float, default=None, metavar="Z", help="Web-Mercator zoom (needs --sat-latlon)")
     parser.add_argument("--sat-latlon", default=None, metavar="LAT,LON",
-                        help="tile-centre latitude,longitude (gives the prediction as lat/lon)")
+                        help="tile-centre latitude,longitude, e.g. -33.8568,151.2153 (gives the prediction as "
+                             "lat/lon)")
     parser.add_argument("--hfov", type=float, default=None, metavar="DEG",
                         help="load --pano as an ordinary photo with this horizontal field of view")
     known = parser.add_mutually_exclusive_group()
