@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the shipped models end to end on the CPU: generate the synthetic data, train the weak baseline,
 # GeoDistill (teacher + student) and the orientation estimator, evaluate every model on the synthetic test
-# splits, and export fp16 checkpoints to checkpoints/. Every stage resumes: run the script again after an
+# splits, and export fp16 checkpoints to checkpoints/ (with training/golden_samples.json, the student's accuracy
+# on the bundled samples that tests/test_golden_samples.py holds the code to). Every stage resumes: run the script again after an
 # interruption and finished stages are skipped, an interrupted training continues from its last epoch
 # (--resume), and the generator keeps the samples already on disk.
 #
@@ -81,6 +82,8 @@ if want export; then
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best_teacher" checkpoints/geodistill_teacher
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best" checkpoints/geodistill_student
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_orientation/best" checkpoints/orientation
+    # the golden check: the shipped student's mean and median on the bundled samples (tests/test_golden_samples.py)
+    "$PYTHON" training/golden_samples.py
 fi
 
 evaluate() {  # OUTPUT-NAME CHECKPOINT DATA AREA [extra evaluate arguments]
