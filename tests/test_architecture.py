@@ -5,7 +5,9 @@ L3 checkpoint; L4 inference, evaluation, engine; L5 cli, commands. A layer impor
 with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may import
 each other except models -> data and viz -> models; in L4, evaluation may use inference and engine
 may use both; nothing in the package imports ``app`` or ``training``; Gradio, folium and matplotlib
-are imported only by ``viz``.
+are imported only by ``viz``. Inside a package the modules import each other without cycles (counting
+function-local imports too: a cycle hidden inside a function is still a cycle); shared constants go to a leaf
+module.
 """
 
 from __future__ import annotations
@@ -181,3 +183,73 @@ def test_relative_imports_resolve_from_packages_and_modules():
     assert imported_modules("geodistill.models.localizer", "from ..data import vigor") == [
         ("geodistill.data.vigor", 1)]
     assert import_violations("geodistill.models", "from ..data import vigor", is_package=True)
+
+
+def sibling_import_graph(sources: dict[str, tuple[str, bool]]) -> dict[str, set[str]]:
+    """Module -> the modules of its own package it imports (anywhere in its body).
+
+    Args:
+        sources: module name -> (source text, whether it is a package ``__init__``). A package's ``__init__``
+            re-exports its modules and is left out: only module-to-module edges can form a cycle.
+    """
+    graph: dict[str, set[str]] = {name: set() for name, (_, is_package) in sources.items() if not is_package}
+    for name in graph:
+        source, _ = sources[name]
+        parent = name.rsplit(".", 1)[0]
+        for imported, _line in imported_modules(name, source):
+            target = imported if imported in graph else imported.rsplit(".", 1)[0]
+            if target in graph and target != name and target.rsplit(".", 1)[0] == parent:
+                graph[name].add(target)
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for target in sorted(graph[module]):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_import_cycle_inside_a_package():
+    sources = {module_name_of(path): (path.read_text(encoding="utf-8"), path.name == "__init__.py")
+               for path in package_modules()}
+    cycles = import_cycles(sibling_import_graph(sources))
+    assert not cycles, "import cycles (move what they share to a leaf module):\n" + "\n".join(map(str, cycles))
+
+
+def test_cycle_checker_sees_cycles_hidden_in_functions():
+    cyclic = {
+        "geodistill.data.synthetic.world": ("from geodistill.data.synthetic.layout import make_lots", False),
+        "geodistill.data.synthetic.layout": ("def f():\n    from geodistill.data.synthetic.world import GROUND", False),
+        "geodistill.data.synthetic.kinds": ("", False),
+        "geodistill.data.synthetic": ("from geodistill.data.synthetic.world import World", True),
+    }
+    assert import_cycles(sibling_import_graph(cyclic)) == [
+        ["geodistill.data.synthetic.layout", "geodistill.data.synthetic.world"]]
+    leaf = dict(cyclic, **{"geodistill.data.synthetic.layout": ("from .kinds import GROUND", False)})
+    assert import_cycles(sibling_import_graph(leaf)) == []

@@ -15,9 +15,8 @@ from geodistill.data.synthetic import noise, palettes
 from geodistill.data.synthetic.albedo import ground_albedo
 from geodistill.data.synthetic.environment import Environment, grade
 from geodistill.data.synthetic.shadows import ground_shadow_raster, point_shadow, sample_raster
-from geodistill.data.synthetic.world import (
-    KIND_BUILDING, KIND_CAR_BODY, KIND_CAR_CABIN, KIND_UNIT, World,
-)
+from geodistill.data.synthetic.kinds import KIND_BUILDING, KIND_CAR_BODY, KIND_CAR_CABIN, KIND_UNIT
+from geodistill.data.synthetic.world import World
 
 _SHIFT = 4
 

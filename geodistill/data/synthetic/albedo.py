@@ -10,9 +10,10 @@ import numpy as np
 
 from geodistill.data.synthetic import noise, palettes
 from geodistill.data.synthetic.furniture import PARKING_PERIOD_M, STALL_WIDTH_M
-from geodistill.data.synthetic.world import (
-    GROUND_CONCRETE, GROUND_DIRT, GROUND_GRASS, GROUND_NONE, GROUND_PARKING, GROUND_PLAZA, World,
+from geodistill.data.synthetic.kinds import (
+    GROUND_CONCRETE, GROUND_DIRT, GROUND_GRASS, GROUND_NONE, GROUND_PARKING, GROUND_PLAZA,
 )
+from geodistill.data.synthetic.world import World
 
 WHITE = np.array([0.86, 0.86, 0.84], np.float32)
 YELLOW = np.array([0.85, 0.70, 0.22], np.float32)

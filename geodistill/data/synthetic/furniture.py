@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from geodistill.data.synthetic import palettes
+from geodistill.data.synthetic.kinds import KIND_CAR_BODY, KIND_CAR_CABIN
 from geodistill.data.synthetic.layout import LOT_BUILDING, LOT_PARK, LOT_PARKING, StreetLines
 
 PARKING_PERIOD_M = 16.4  # stall row 5.2 m, aisle 6 m, stall row 5.2 m (the albedo draws the same lines)
@@ -88,8 +89,6 @@ def make_poles(rng, streets_u, streets_v, size_m, flat):
 
 
 def _add_car(rng, boxes, cars, cu, cv, axis, length, width, cell_m):
-    from geodistill.data.synthetic.world import KIND_CAR_BODY, KIND_CAR_CABIN
-
     index = len(cars["u"])
     body_h = rng.uniform(0.85, 1.05)
     cabin_h = rng.uniform(1.40, 1.55) if rng.random() < 0.75 else rng.uniform(1.6, 1.8)

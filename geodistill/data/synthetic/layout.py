@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geodistill.data.synthetic.kinds import GROUND_CONCRETE, GROUND_GRASS, GROUND_PARKING, GROUND_PLAZA
+
 LOT_BUILDING, LOT_PARKING, LOT_PARK, LOT_PLAZA = 0, 1, 2, 3
 
 
@@ -42,7 +44,7 @@ class Lots:
     v0: np.ndarray
     v1: np.ndarray
     kind: np.ndarray  # LOT_* code
-    ground: np.ndarray  # ground material (world.GROUND_*)
+    ground: np.ndarray  # ground material (kinds.GROUND_*)
     tile_m: np.ndarray  # plaza tile size
     tint: np.ndarray  # (k, 3) colour tint
     stall_axis: np.ndarray  # parking: 0 stalls along u, 1 along v
@@ -81,8 +83,6 @@ def _split(rng, rect, max_lot, min_lot, out):
 
 def make_lots(rng, streets_u: StreetLines, streets_v: StreetLines, size_m: float, params, cell_m: float) -> Lots:
     """Split every block into lots and give each lot a use (building, parking, park, plaza)."""
-    from geodistill.data.synthetic.world import GROUND_CONCRETE, GROUND_GRASS, GROUND_PARKING, GROUND_PLAZA
-
     rects = []
     limit = size_m / 2 + 1
     for i in range(len(streets_u.pos) - 1):

@@ -20,7 +20,8 @@ from geodistill.data.synthetic.raycast import cast_columns, refine_boxes
 from geodistill.data.synthetic.shadows import ground_shadow_raster, point_shadow, sample_raster
 from geodistill.data.synthetic.sky import horizon_colour, sky_colour
 from geodistill.data.synthetic.surfaces import car_albedo, facade_albedo, roof_albedo
-from geodistill.data.synthetic.world import KIND_CAR_BODY, KIND_CAR_CABIN, World
+from geodistill.data.synthetic.kinds import KIND_CAR_BODY, KIND_CAR_CABIN
+from geodistill.data.synthetic.world import World
 
 KIND_SKY, KIND_GROUND, KIND_FACADE, KIND_ROOF, KIND_TREE, KIND_POLE, KIND_CAR = range(7)
 KIND_NAMES = ("sky", "ground", "facade", "roof", "tree", "pole", "car")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from geodistill.data.synthetic.world import KIND_CAR_BODY, KIND_CAR_CABIN, World
+from geodistill.data.synthetic.kinds import KIND_CAR_BODY, KIND_CAR_CABIN
+from geodistill.data.synthetic.world import World
 
 MAX_DISTANCE_M = 180.0
 

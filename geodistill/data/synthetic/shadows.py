@@ -7,7 +7,8 @@ import math
 import cv2
 import numpy as np
 
-from geodistill.data.synthetic.world import KIND_BUILDING, KIND_UNIT, World
+from geodistill.data.synthetic.kinds import KIND_BUILDING, KIND_UNIT
+from geodistill.data.synthetic.world import World
 
 SHADOW_CELL_M = 0.125
 _SHIFT = 3  # fixed-point bits of the cv2 drawing calls

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from geodistill.data.synthetic import noise
-from geodistill.data.synthetic.world import KIND_BUILDING, KIND_CAR_BODY, KIND_CAR_CABIN, KIND_UNIT, World
+from geodistill.data.synthetic.kinds import KIND_BUILDING, KIND_CAR_BODY, KIND_CAR_CABIN, KIND_UNIT
+from geodistill.data.synthetic.world import World
 
 UNIT_GREY = np.array([0.62, 0.63, 0.64], np.float32)
 SHOP_GLASS = np.array([0.10, 0.12, 0.14], np.float32)

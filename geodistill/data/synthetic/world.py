@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geodistill.data.synthetic import palettes
+from geodistill.data.synthetic.furniture import make_cars, make_poles, make_trees
+from geodistill.data.synthetic.kinds import GROUND_CONCRETE, GROUND_GRASS, KIND_BUILDING, KIND_UNIT
 from geodistill.data.synthetic.layout import Lots, StreetLines, make_lots, make_street_lines
 
 GENERATOR_VERSION = "1.0.0"
 STYLES = ("downtown", "midrise", "suburb")
-
-KIND_BUILDING, KIND_UNIT, KIND_CAR_BODY, KIND_CAR_CABIN = 1, 2, 3, 4
-GROUND_NONE, GROUND_CONCRETE, GROUND_GRASS, GROUND_PLAZA, GROUND_PARKING, GROUND_DIRT = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(frozen=True)
@@ -215,8 +214,6 @@ def generate_world(seed: int, style: str = "midrise", size_m: float = 480.0, cel
 
     boxes = _BoxList()
     buildings = _make_buildings(rng, lots, params, boxes, cell_m, flat)
-    from geodistill.data.synthetic.furniture import make_cars, make_poles, make_trees
-
     trees = make_trees(rng, streets_u, streets_v, lots, boxes, params, size_m, flat)
     poles = make_poles(rng, streets_u, streets_v, size_m, flat)
     cars = make_cars(rng, streets_u, streets_v, lots, boxes, size_m, cell_m, flat)
