@@ -43,7 +43,7 @@ WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
 TRAIN_STATE_FILE = "train_state.pt"
 NETWORKS = ("model", "teacher", "student")
-ROLES = ("weak", "teacher", "student", "orientation")
+ROLES = ("weak", "teacher", "student", "orientation", "supervised")
 
 
 @dataclass

@@ -67,9 +67,29 @@ class FovConfig:
 
 
 @dataclass
+class CcvpeConfig:
+    """The CCVPE base (``model.architecture: ccvpe``): orientation-aware descriptors, LMU and orientation decoders."""
+
+    ground_stride: int = 16         # backbone tap (input pixels per column) that feeds the ground descriptor
+    ground_wrap: float = 0.25       # circular padding each side of the panorama, fraction of its width
+    ground_rows: int = 4            # rows the ground features are pooled to (height only, never across the width)
+    ground_width: int = 64          # channels of the circular ground trunk
+    azimuth_bins: int = 16          # N: azimuth bins of the ground descriptor (columns of each descriptor)
+    shifts_per_bin: int = 2         # r: headings tried per bin; K = r * N rolls of the ground descriptor
+    descriptor_channels: list[int] = field(default_factory=lambda: [16, 16, 8])  # channels per bin, coarse to fine
+    match_strides: list[int] = field(default_factory=lambda: [32, 16, 8])  # aerial cells (input px) matched, coarse to fine
+    decoder_width: int = 64         # LMU width at the coarsest stride (halves per finer stride, at least 8)
+    output_stride: int = 1          # input pixels per cell of the location heatmap (1 = full resolution)
+    match_temperature: float = 0.1  # softmax temperature of the matching scores (InfoNCE over cells, rolls)
+    infonce_weight: float = 1.0     # weight of the descriptor InfoNCE terms (locations and rolls, every scale)
+    orientation_weight: float = 1.0  # weight of the orientation loss ||v - (cos, sin)||^2 at the true location
+
+
+@dataclass
 class ModelConfig:
     """The localizer: backbone, decoder, BEV projection and correlation."""
 
+    architecture: Literal["g2sweakly", "ccvpe"] = "g2sweakly"  # BEV-template localizer | CCVPE (model.ccvpe)
     backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | vgg16 | dinov2_vits14 | dinov2_vitb14 | tiny_cnn | tiny_vit
     pretrained: bool = True         # load pretrained weights (packaged, local file, or download when online)
     weights_path: str = ""          # local backbone weight file (takes precedence over download)
@@ -91,6 +111,7 @@ class ModelConfig:
     fov_template: Literal["zero", "multiply"] = "zero"  # FoV cone on the template: zero outside (kernel G*m^2) | reference's multiply (G*m^3)
     score_temperature: float = 0.06  # softmax temperature of the score map (probabilities, confidence, soft-argmax)
     pano_input: Literal["resize", "pad"] = "resize"  # to the backbone multiple: resize (keeps 360° on the width) | reference's zero-pad (320x640 -> 322x644)
+    ccvpe: CcvpeConfig = field(default_factory=CcvpeConfig)
 
 
 @dataclass
@@ -107,6 +128,7 @@ class DistillConfig:
     mask_ratio: float = 0.4         # random_patches / max_activation: share of template cells hidden
     patch_grid: int = 8             # random_patches: the template is split into patch_grid x patch_grid patches
     deploy: Literal["student", "teacher"] = "student"  # which network the release exports as the model
+    orientation_weight: float = 0.0  # CCVPE: weight of 1 - cos(student, teacher heading) at the teacher's peak
     fov: FovConfig = field(default_factory=FovConfig)
 
 
@@ -144,7 +166,7 @@ class OptimConfig:
 class TrainConfig:
     """The training loop."""
 
-    task: Literal["weak", "distill", "orientation"] = "weak"  # what to train
+    task: Literal["weak", "distill", "orientation", "supervised"] = "weak"  # what to train (supervised: CCVPE with pose labels)
     epochs: int = 10                # passes over the training split
     batch_size: int = 8             # panoramas per batch, per process (rank)
     max_steps_per_epoch: int = 0    # cap on steps per epoch (0 = whole split)
@@ -344,6 +366,18 @@ _RANGES = (  # (dotted key, lowest, lowest allowed?, highest or None, highest al
     ("model.template_crop", 0.0, False, 1.0, True),
     ("model.camera_height_m", 0.0, False, None, False),
     ("model.score_temperature", 0.0, False, None, False),
+    ("model.ccvpe.ground_stride", 1, True, None, False),
+    ("model.ccvpe.ground_wrap", 0.0, True, 1.0, True),
+    ("model.ccvpe.ground_rows", 1, True, None, False),
+    ("model.ccvpe.ground_width", 1, True, None, False),
+    ("model.ccvpe.azimuth_bins", 2, True, None, False),
+    ("model.ccvpe.shifts_per_bin", 1, True, None, False),
+    ("model.ccvpe.decoder_width", 8, True, None, False),
+    ("model.ccvpe.output_stride", 1, True, None, False),
+    ("model.ccvpe.match_temperature", 0.0, False, None, False),
+    ("model.ccvpe.infonce_weight", 0.0, True, None, False),
+    ("model.ccvpe.orientation_weight", 0.0, True, None, False),
+    ("distill.orientation_weight", 0.0, True, None, False),
     ("distill.tau_teacher", 0.0, False, None, False),
     ("distill.tau_student", 0.0, False, None, False),
     ("distill.ema_momentum", 0.0, True, 1.0, True),
@@ -377,6 +411,14 @@ def check_ranges(config: ExperimentConfig) -> None:
     ):
         if low > high:
             raise ConfigError(f"{low_key} ({low:g}) is larger than {high_key} ({high:g})")
+    ccvpe = config.model.ccvpe
+    if not ccvpe.match_strides or len(ccvpe.match_strides) != len(ccvpe.descriptor_channels):
+        raise ConfigError(f"model.ccvpe.match_strides {ccvpe.match_strides} and model.ccvpe.descriptor_channels "
+                          f"{ccvpe.descriptor_channels} must be non-empty lists of the same length (one entry per scale)")
+    if any(stride < 1 or stride & (stride - 1) for stride in ccvpe.match_strides) or any(
+            channels < 1 for channels in ccvpe.descriptor_channels):
+        raise ConfigError(f"model.ccvpe.match_strides {ccvpe.match_strides} must be powers of two and "
+                          f"descriptor_channels {ccvpe.descriptor_channels} positive")
 
 
 def without_pretrained(config: ExperimentConfig) -> ExperimentConfig:

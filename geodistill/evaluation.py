@@ -9,8 +9,9 @@ Reproducible perturbations: the FoV window centre and the test yaw of query ``i`
 same windows and the same headings, whatever the batch size, limit or orientation setting.
 
 Orientation settings: ``aligned`` (no yaw, heading known), ``45`` (yaw uniform in [-45, 45)), ``unknown`` (yaw
-uniform in [0, 360)). The two perturbed settings need an orientation model; ``unknown`` one trained for the full
-circle (``orientation.range_deg=180``).
+uniform in [0, 360)). The two perturbed settings need a localizer that estimates headings: an orientation model
+(``unknown``: one trained for the full circle, ``orientation.range_deg=180``) or a CCVPE checkpoint, which
+estimates its own heading over the full circle. Under ``45`` the localizer gets the prior 0 ± 45°.
 """
 
 from __future__ import annotations
@@ -55,8 +56,9 @@ class LocalizerLike(Protocol):
 
     Attributes:
         role: the network evaluated (``student``, ``teacher``, ``weak``, ``baseline``...), reported in the setting.
-        orientation: the orientation model, or None; a perturbed setting needs one (a ``baseline`` needs none).
-        orientation_range_deg: half range of headings the orientation model covers, None without one.
+        orientation: the orientation model, or None (a CCVPE localizer needs none: it estimates its own heading).
+        orientation_range_deg: half range of headings the localizer can estimate (its orientation model's, 180 for
+            CCVPE), None when it cannot estimate one; a perturbed setting needs one (a ``baseline`` needs none).
         orientation_source: where the orientation model came from (for messages), "" without one.
     """
 
@@ -66,8 +68,10 @@ class LocalizerLike(Protocol):
     orientation_source: str
 
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
-                      with_heatmap: bool = True, estimate_heading: bool | None = None) -> list[Prediction]:
-        """One prediction per sample; ``estimate_heading`` False takes the samples' headings as known."""
+                      with_heatmap: bool = True, estimate_heading: bool | None = None,
+                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
+        """One prediction per sample; ``estimate_heading`` False takes the samples' headings as known; a heading
+        prior (degrees) ± range restricts the estimate."""
         ...
 
 
@@ -107,7 +111,7 @@ def check_orientation_support(localizer: LocalizerLike, orientation: str) -> Non
     check_orientation_setting(orientation)
     if orientation == "aligned" or localizer.role == "baseline":
         return
-    if localizer.orientation is None:
+    if localizer.orientation_range_deg is None:
         raise CheckpointError(f"--orientation {orientation} perturbs the query headings and needs an orientation "
                               "model: pass --orientation-checkpoint (train one with train.task=orientation)")
     range_deg = float(localizer.orientation_range_deg)
@@ -292,7 +296,9 @@ def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov
             yaws.append(yaw)
         if queries:
             predictions = localizer.predict_batch([q for _, q in queries], fov_deg if windowed else None, centres,
-                                                  with_heatmap=False, estimate_heading=orientation != "aligned")
+                                                  with_heatmap=False, estimate_heading=orientation != "aligned",
+                                                  heading_prior_deg=0.0 if orientation == "45" else None,
+                                                  heading_range_deg=45.0 if orientation == "45" else None)
             for (index, query), prediction, centre in zip(queries, predictions, centres):
                 result.rows.append(_row(index, query, prediction, fov_deg if windowed else None, centre))
         if progress is not None:

@@ -44,6 +44,9 @@ class Prediction:
         latlon: (2,) float64 latitude/longitude, or None when the tile is not georeferenced.
         heading_deg: estimated heading of the panorama centre line (degrees clockwise from north, [0, 360)),
             or None when the heading was not estimated (no orientation model, or ``estimate_heading=False``).
+        heading_confidence: how sure the heading estimate is, in [0, 1] (CCVPE: concentration of its heading
+            distribution at the predicted location; orientation model: probability of its most likely class), or
+            None without an estimate.
         confidence: peak probability of the heatmap.
         prob_on_tile: (S, S) float32 probability of the score cell under each tile pixel (bilinear; 0 outside the
             search region), S = the given tile side; None when the caller asked for no heatmap.
@@ -69,6 +72,7 @@ class Prediction:
     xy_gt_m: np.ndarray | None = None
     error_m: float | None = None
     heading_gt_deg: float | None = None
+    heading_confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no heatmaps)."""
@@ -84,6 +88,7 @@ class Prediction:
             "lat": None if self.latlon is None else float(self.latlon[0]),
             "lon": None if self.latlon is None else float(self.latlon[1]),
             "heading_deg": self.heading_deg,
+            "heading_confidence": self.heading_confidence,
             "confidence": self.confidence,
             "meters_per_pixel": self.meters_per_pixel,
             "visible_fraction": float(self.fov_mask.mean()) if self.fov_mask.size else 1.0,
@@ -173,16 +178,30 @@ class Localizer:
         return int(self.config.data.sat_size)
 
     @property
+    def estimates_own_heading(self) -> bool:
+        """Whether the localizer network reads the heading itself, over the full circle (the CCVPE base)."""
+        from geodistill.models.factory import estimates_heading
+
+        return estimates_heading(self.model)
+
+    @property
     def orientation_range_deg(self) -> float | None:
-        """Half range of headings the orientation model covers (45 or 180), None without one."""
+        """Half range of headings this localizer can estimate (45 or 180), None when it cannot estimate one."""
+        if self.estimates_own_heading:
+            return 180.0
         return None if self.orientation_config is None else float(self.orientation_config.range_deg)
+
+    @property
+    def can_estimate_heading(self) -> bool:
+        """An orientation model is loaded, or the network estimates its own heading (CCVPE)."""
+        return self.orientation is not None or self.estimates_own_heading
 
     @classmethod
     def from_config(cls, config: ExperimentConfig, device: str | torch.device = "cpu") -> "Localizer":
         """A localizer without a checkpoint: pretrained backbone (or random, if the config allows it)."""
-        from geodistill.models.localizer import LocalizerNet
+        from geodistill.models.factory import build_localizer
 
-        return cls(LocalizerNet(config.model), config, device=device, role="untrained", source="(no checkpoint)")
+        return cls(build_localizer(config.model), config, device=device, role="untrained", source="(no checkpoint)")
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, role: str | None = None, device: str | torch.device = "cpu",
@@ -199,7 +218,7 @@ class Localizer:
             CheckpointError: missing/damaged checkpoint, wrong task or role, architecture mismatch.
         """
         from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
-        from geodistill.models.localizer import LocalizerNet
+        from geodistill.models.factory import build_localizer
 
         folder = resolve_checkpoint(path)
         checkpoint = load_checkpoint(folder)
@@ -209,56 +228,77 @@ class Localizer:
                                   "--orientation-checkpoint together with a localizer checkpoint")
         if role is not None and task != "distill" and role not in ("weak", task):
             raise CheckpointError(f"--role {role} needs a distillation checkpoint; {folder} holds a {task} model")
-        chosen = role or (checkpoint.meta.get("deploy", "student") if task == "distill" else "weak")
+        chosen = role or (checkpoint.meta.get("deploy", "student") if task == "distill" else
+                          "supervised" if task == "supervised" else "weak")
         state_dict = network_for_role(checkpoint, chosen)
         config = checkpoint.config
-        model = LocalizerNet(without_pretrained(config).model)
+        model = build_localizer(without_pretrained(config).model)
         load_state_dict_checked(model, state_dict, folder / "weights.safetensors")
         orientation = orientation_config = None
         orientation_source = ""
-        if orientation_checkpoint is not None:
+        if config.model.architecture == "ccvpe":
+            orientation_source = f"the CCVPE model {folder}"
+            if orientation_checkpoint is not None:
+                logger.warning("%s estimates its own heading; the orientation checkpoint %s is not used", folder,
+                               orientation_checkpoint)
+        elif orientation_checkpoint is not None:
             orientation, orientation_config, orientation_source = load_orientation(orientation_checkpoint)
         logger.info("loaded %s localizer from %s", chosen, folder)
         return cls(model, config, device=device, role=chosen, source=str(folder), orientation=orientation,
                    orientation_config=orientation_config, orientation_source=orientation_source)
 
     def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
-                with_heatmap: bool = True, estimate_heading: bool | None = None) -> Prediction:
+                with_heatmap: bool = True, estimate_heading: bool | None = None,
+                heading_prior_deg: float | None = None, heading_range_deg: float | None = None) -> Prediction:
         """Localize one sample. ``fov_deg`` limits the view to a window centred ``fov_center_deg`` from the centre
-        line: the image outside it is zeroed and the mask is passed to the localizer. ``estimate_heading`` as in
-        :meth:`predict_batch`."""
-        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap, estimate_heading)[0]
+        line: the image outside it is zeroed and the mask is passed to the localizer. ``estimate_heading`` and the
+        heading prior as in :meth:`predict_batch`."""
+        return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap, estimate_heading,
+                                  heading_prior_deg, heading_range_deg)[0]
 
     @torch.no_grad()
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
-                      with_heatmap: bool = True, estimate_heading: bool | None = None) -> list[Prediction]:
-        """Localize several samples at once (FoV arguments: one value for all, or one per sample).
+                      with_heatmap: bool = True, estimate_heading: bool | None = None,
+                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
+        """Localize several samples at once (FoV and prior arguments: one value for all, or one per sample).
 
         Args:
-            estimate_heading: True runs the orientation model and rolls each panorama back to north before
-                localizing (3-DoF); False takes each sample's ``heading_gt`` as known (0 when absent) and never runs
-                the orientation model, even when one is loaded (the ``aligned`` protocol). None, the default, keeps
-                the behaviour of callers written before this argument existed: estimate exactly when an
-                orientation model is loaded.
+            estimate_heading: True estimates the heading (3-DoF): with an orientation model, it runs and each
+                panorama is rolled back to north before localizing; a CCVPE network reads the heading at its
+                predicted location. False takes each sample's ``heading_gt`` as known (0 when absent) and never
+                estimates (the ``aligned`` protocol). None, the default, estimates exactly when the localizer can.
+            heading_prior_deg: a prior heading (degrees clockwise from north), or None (the full circle).
+            heading_range_deg: half range of the prior in degrees (None or 0: the prior is the heading). The
+                estimate is restricted to prior ± range: a CCVPE network searches only those headings, an
+                orientation model's estimate is clamped into the window.
 
         Raises:
-            CheckpointError: ``estimate_heading=True`` without an orientation model.
+            CheckpointError: ``estimate_heading=True`` for a localizer that cannot estimate a heading.
         """
-        if estimate_heading and self.orientation is None:
+        if estimate_heading and not self.can_estimate_heading:
             raise CheckpointError("estimate_heading=True needs an orientation model: load one with "
-                                  "orientation_checkpoint (train one with train.task=orientation)")
+                                  "orientation_checkpoint (train one with train.task=orientation), or use a CCVPE "
+                                  "checkpoint, which estimates its own heading")
         if not samples:
             return []
         if estimate_heading is None:
-            estimate_heading = self.orientation is not None
-        queries = [self._prepare(sample, _pick(fov_deg, i, len(samples)), _pick(fov_center_deg, i, len(samples)) or 0.0)
+            estimate_heading = self.can_estimate_heading
+        count = len(samples)
+        queries = [self._prepare(sample, _pick(fov_deg, i, count), _pick(fov_center_deg, i, count) or 0.0)
                    for i, sample in enumerate(samples)]
+        priors = [_pick(heading_prior_deg, i, count) for i in range(count)]
+        ranges = [_pick(heading_range_deg, i, count) or 0.0 for i in range(count)]
+        if any(not 0.0 <= spread <= 180.0 for spread in ranges):
+            raise ValueError(f"the heading range must lie in [0, 180] degrees, got {ranges}")
         pano = torch.stack([q.pano for q in queries]).to(self.device)           # B,3,Hm,Wm
         fov_mask = torch.stack([q.fov_mask for q in queries]).to(self.device)   # B,Wm
         sat = torch.stack([q.sat for q in queries]).to(self.device)             # B,3,Sm,Sm
-        headings = self._estimate_headings(pano, sat) if estimate_heading else None
-        align_deg = headings.tolist() if headings is not None else [q.known_heading_deg for q in queries]
-        pano, fov_mask = self._roll_to_north(pano, fov_mask, align_deg)
+        headings = heading_confidence = None
+        if estimate_heading and not self.estimates_own_heading:
+            headings, heading_confidence = self._estimate_headings(pano, sat, priors, ranges)
+        if not self.estimates_own_heading:
+            align_deg = headings.tolist() if headings is not None else [q.known_heading_deg for q in queries]
+            pano, fov_mask = self._roll_to_north(pano, fov_mask, align_deg)
         batch = {
             keys.PANO: pano,
             keys.SAT: sat,
@@ -267,8 +307,28 @@ class Localizer:
                                                device=self.device),
             keys.FOV_MASK: fov_mask,
         }
+        if self.estimates_own_heading:
+            batch.update(self._prior_inputs(queries, estimate_heading, priors, ranges))
         output = self._forward(batch, None if bool(fov_mask.all()) else fov_mask)
-        return [self._to_prediction(q, output, i, headings, with_heatmap) for i, q in enumerate(queries)]
+        if self.estimates_own_heading and estimate_heading:
+            headings, heading_confidence = output[keys.HEADING], output[keys.HEADING_CONFIDENCE]
+        return [self._to_prediction(q, output, i, headings, with_heatmap, heading_confidence)
+                for i, q in enumerate(queries)]
+
+    def _prior_inputs(self, queries: list["_Query"], estimate_heading: bool, priors: list[float | None],
+                      ranges: list[float]) -> dict:
+        """The heading-prior batch entries of a CCVPE network: the known headings (range 0) when not estimating,
+        else each prior ± range (a sample without a prior searches the full circle)."""
+        if not estimate_heading:
+            prior = [q.known_heading_deg for q in queries]
+            spread = [0.0] * len(queries)
+        elif all(p is None for p in priors):
+            return {}
+        else:
+            prior = [0.0 if p is None else p for p in priors]
+            spread = [180.0 if p is None else r for p, r in zip(priors, ranges)]
+        return {keys.HEADING_PRIOR: torch.tensor(prior, dtype=torch.float32, device=self.device),
+                keys.HEADING_RANGE: torch.tensor(spread, dtype=torch.float32, device=self.device)}
 
     def _forward(self, batch: dict, fov_mask: torch.Tensor | None) -> dict:
         was_training = self.model.training
@@ -318,10 +378,22 @@ class Localizer:
             heading_gt=heading_gt,
         )
 
-    def _estimate_headings(self, pano: torch.Tensor, sat: torch.Tensor) -> torch.Tensor:
-        """(B,) headings in degrees from the orientation model."""
+    def _estimate_headings(self, pano: torch.Tensor, sat: torch.Tensor, priors: list[float | None],
+                           ranges: list[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B,) headings in degrees from the orientation model, clamped into each prior's window, and (B,) the
+        probability of the most likely heading class (None when the model gives no class logits)."""
+        from geodistill.models.azimuth_matching import clamp_to_prior
+        from geodistill.models.orientation import HEADING_LOGITS
+
         output = self.orientation({keys.PANO: pano, keys.SAT: sat})
-        return output[keys.HEADING].detach().to(torch.float32).view(-1)
+        headings = output[keys.HEADING].detach().to(torch.float32).view(-1)
+        logits = output.get(HEADING_LOGITS)
+        confidence = None if logits is None else logits.detach().float().softmax(dim=-1).amax(dim=-1)
+        for index, (prior, spread) in enumerate(zip(priors, ranges)):
+            if prior is not None:
+                headings[index] = clamp_to_prior(headings[index: index + 1], torch.tensor([prior]),
+                                                 torch.tensor([spread]))[0]
+        return headings, confidence
 
     def _roll_to_north(self, pano: torch.Tensor, fov_mask: torch.Tensor, headings_deg: list[float]):
         from geodistill.geometry.panorama import roll_panorama
@@ -333,7 +405,7 @@ class Localizer:
         return roll_panorama(pano, delta_deg), rolled_mask
 
     def _to_prediction(self, query: _Query, output: dict, index: int, headings: torch.Tensor | None,
-                       with_heatmap: bool) -> Prediction:
+                       with_heatmap: bool, heading_confidence: torch.Tensor | None = None) -> Prediction:
         from geodistill.geometry.frames import resize_uv, xy_to_latlon
         from geodistill.models.localizer import CELL_M
         from geodistill.models.prediction import prob_on_tile
@@ -365,6 +437,7 @@ class Localizer:
             meters_per_pixel=query.mpp_given,
             fov_mask=query.fov_mask_given,
             uv_gt=query.uv_gt, xy_gt_m=query.xy_gt, error_m=error, heading_gt_deg=query.heading_gt,
+            heading_confidence=None if heading_confidence is None else float(heading_confidence[index]),
         )
 
 
@@ -382,11 +455,13 @@ class TileCentreBaseline:
         self.sat_size = sat_size
 
     def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
-                with_heatmap: bool = True, estimate_heading: bool | None = None) -> Prediction:
+                with_heatmap: bool = True, estimate_heading: bool | None = None,
+                heading_prior_deg: float | None = None, heading_range_deg: float | None = None) -> Prediction:
         return self.predict_batch([sample], fov_deg, fov_center_deg, with_heatmap, estimate_heading)[0]
 
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
-                      with_heatmap: bool = True, estimate_heading: bool | None = None) -> list[Prediction]:
+                      with_heatmap: bool = True, estimate_heading: bool | None = None,
+                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
         """The tile centre for every sample; the FoV and heading arguments change nothing (no model looks)."""
         from geodistill.geometry.frames import xy_to_latlon
 

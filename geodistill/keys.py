@@ -60,9 +60,16 @@ UV_EXPECTATION = "uv_expectation"  # (B,2) soft-argmax location, pixels
 XY_EXPECTATION = "xy_expectation"  # (B,2) soft-argmax location, metres
 CONFIDENCE = "confidence"      # (B,) peak probability of PROB
 HEADING = "heading"            # (B,) predicted heading, degrees clockwise from north
+HEADING_CONFIDENCE = "heading_confidence"  # (B,) concentration of the heading distribution at the location, [0, 1]
+ORIENTATION_FIELD = "orientation_field"    # (B,2,H',W') CCVPE: heading vector (cos, sin) per location cell
 F_BEV = "f_bev"
 F_SAT = "f_sat"
 VALID_BEV = "valid_bev"
+
+# Optional batch inputs of a model that estimates its own heading (CCVPE): the prior heading of each panorama
+# (degrees clockwise from north) and its half range (degrees; 0 = known, 180 or absent = the full circle).
+HEADING_PRIOR = "heading_prior_deg"  # (B,) float32
+HEADING_RANGE = "heading_range_deg"  # (B,) float32
 
 TEACHER_PREFIX = "teacher/"
 STUDENT_PREFIX = "student/"

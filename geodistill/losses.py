@@ -119,3 +119,37 @@ def orientation_loss(logits: torch.Tensor, target: torch.Tensor, sigma: float = 
         soft = gaussian_soft_labels(target, logits.shape[1], sigma, circular)
     per_sample = -(soft * torch.log_softmax(logits.float(), dim=1)).sum(dim=1)
     return {"orientation": per_sample, "total": per_sample.mean()}
+
+
+def location_cross_entropy(logits: torch.Tensor, rowcol: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """InfoNCE over the cells of a map: −log softmax(logits / T) at the true cell (rounded to the nearest).
+
+    Every other cell of the same map is a negative. Args: logits (B,H,W), rowcol (B,2) fractional true cells.
+    Returns (B,).
+    """
+    batch, height, width = logits.shape
+    row = rowcol[:, 0].round().long().clamp(0, height - 1)
+    col = rowcol[:, 1].round().long().clamp(0, width - 1)
+    log_prob = torch.log_softmax(logits.flatten(1).float() / temperature, dim=1)
+    return -log_prob[torch.arange(batch, device=logits.device), row * width + col]
+
+
+def roll_cross_entropy(logits: torch.Tensor, heading_deg: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Cross-entropy over K heading rolls (roll k = heading k·360/K) against the true heading, split linearly
+    between its two nearest rolls. Args: logits (B,K), heading_deg (B,). Returns (B,)."""
+    num = logits.shape[1]
+    position = torch.remainder(heading_deg.float(), 360.0) * (num / 360.0)
+    lower = torch.floor(position)
+    upper_weight = position - lower
+    target = torch.zeros_like(logits, dtype=torch.float32)
+    target.scatter_(1, lower.long().view(-1, 1) % num, (1.0 - upper_weight).view(-1, 1))
+    target.scatter_add_(1, (lower.long().view(-1, 1) + 1) % num, upper_weight.view(-1, 1))
+    return -(target * torch.log_softmax(logits.float() / temperature, dim=1)).sum(dim=1)
+
+
+def heading_vector_loss(vectors: torch.Tensor, heading_deg: torch.Tensor) -> torch.Tensor:
+    """‖v/‖v‖ − (cos h, sin h)‖² = 2 − 2·cos(angle between them), in [0, 4]. vectors (B,2), heading (B,) -> (B,)."""
+    radians = torch.deg2rad(heading_deg.float())
+    target = torch.stack([torch.cos(radians), torch.sin(radians)], dim=1)
+    unit = vectors.float() / vectors.float().norm(dim=1, keepdim=True).clamp_min(1e-6)
+    return (unit - target).square().sum(dim=1)

@@ -50,9 +50,12 @@ class FakeLocalizer:
         self.orientation_source = "fake-orientation"
         self.calls: list[tuple[int, float | None, float, float]] = []
         self.estimate_heading_args: list[bool | None] = []
+        self.prior_args: list[tuple] = []
 
-    def predict_batch(self, samples, fov_deg=None, fov_center_deg=0.0, with_heatmap=True, estimate_heading=None):
+    def predict_batch(self, samples, fov_deg=None, fov_center_deg=0.0, with_heatmap=True, estimate_heading=None,
+                      heading_prior_deg=None, heading_range_deg=None):
         self.estimate_heading_args.append(estimate_heading)
+        self.prior_args.append((heading_prior_deg, heading_range_deg))
         predictions = []
         for sample, centre in zip(samples, fov_center_deg):
             index = sample[keys.INDEX]
@@ -133,6 +136,10 @@ def test_orientation_metrics_and_headings_are_perturbed():
     assert summary["ori_mean_deg"] == pytest.approx(2.0, abs=1e-4)
     assert summary["ori_median_deg"] == pytest.approx(2.0, abs=1e-4)
     assert (summary["ori_recall_1deg"], summary["ori_recall_3deg"], summary["ori_recall_5deg"]) == (0.0, 1.0, 1.0)
+    assert set(localizer.prior_args) == {(0.0, 45.0)}  # the +-45 deg setting is a prior of 0 +- 45 deg
+    full_circle = FakeLocalizer(orientation_range_deg=180.0)
+    evaluate_localizer(full_circle, make_dataset(), orientation="unknown", seed=1)
+    assert set(full_circle.prior_args) == {(None, None)}
 
 
 def test_unknown_orientation_with_a_45_degree_model_stops_clearly():

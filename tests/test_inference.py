@@ -176,6 +176,9 @@ def test_estimate_heading_is_explicit(localizer):
     assert localizer.predict(turned).heading_deg is None  # default without a model: the label
     with pytest.raises(CheckpointError, match="orientation model"):
         localizer.predict(turned, estimate_heading=True)
+    clamped = three_dof.predict(turned, heading_prior_deg=heading, heading_range_deg=10.0)
+    assert clamped.heading_deg == pytest.approx(heading + 10.0)  # the estimate is kept inside the prior's window
+    assert estimated.heading_confidence is None  # this stand-in estimator gives no class logits
 
 
 def test_per_sample_camera_height_reaches_the_localizer(localizer):

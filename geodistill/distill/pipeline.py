@@ -1,4 +1,4 @@
-"""The GeoDistill teacher-student pipeline (method.md §4.3, §5.2, §6, §7).
+"""The GeoDistill teacher-student pipeline (method.md §4.3, §5.2, §6, §7), for either base model.
 
 One distillation step: backbone taps of the satellite tile (once, shared by both networks) and of the
 full panorama -> teacher forward (no mask, no gradients) -> backbone taps of the masked panorama ->
@@ -21,9 +21,12 @@ from geodistill import keys
 from geodistill.config import DistillConfig, ModelConfig
 from geodistill.distill.ema import EmaTeacher
 from geodistill.distill.masking import max_activation_mask, patch_grid_to_cells, random_patch_grid, sample_fov_masks
-from geodistill.losses import distillation_loss, weak_matching_loss
+from geodistill.losses import distillation_loss, heading_vector_loss, weak_matching_loss
+from geodistill.models.azimuth_matching import value_at, vector_to_heading_deg
 from geodistill.models.bev_projection import template_cells
+from geodistill.models.factory import build_localizer, estimates_heading
 from geodistill.models.localizer import LocalizerNet
+from geodistill.models.prediction import argmax_cells
 
 logger = logging.getLogger("geodistill.distill.pipeline")
 
@@ -31,7 +34,7 @@ STUDENT_VIEW = "student/fov_mask"  # (B,Wp) bool: the panorama columns the stude
 
 
 class DistillationPipeline(nn.Module):
-    """A student :class:`LocalizerNet` and its EMA teacher, sharing one frozen backbone.
+    """A student base network (G2SWeakly or CCVPE) and its EMA teacher, sharing one frozen backbone.
 
     The teacher starts as a copy of the student, so load the weak-baseline weights into the student before
     building the pipeline. When the backbone is frozen, both networks reference the same backbone module
@@ -41,12 +44,12 @@ class DistillationPipeline(nn.Module):
     Args:
         model_config: the localizer's configuration.
         distill_config: temperatures, masking and EMA settings.
-        student: an existing student network (default: a new ``LocalizerNet(model_config)``).
+        student: an existing student network (default: a new ``build_localizer(model_config)``).
     """
 
     required_data_keys = LocalizerNet.required_data_keys
 
-    def __init__(self, model_config: ModelConfig, distill_config: DistillConfig, student: LocalizerNet | None = None):
+    def __init__(self, model_config: ModelConfig, distill_config: DistillConfig, student: nn.Module | None = None):
         super().__init__()
         for name in ("tau_teacher", "tau_student"):
             if getattr(distill_config, name) <= 0.0:
@@ -54,7 +57,10 @@ class DistillationPipeline(nn.Module):
         if distill_config.masking != "fov" and not 0.0 <= distill_config.mask_ratio < 1.0:
             raise ValueError(f"distill.mask_ratio must be in [0, 1), got {distill_config.mask_ratio}")
         self.config = distill_config
-        self.student = student if student is not None else LocalizerNet(model_config)
+        self.student = student if student is not None else build_localizer(model_config)
+        if estimates_heading(self.student) and distill_config.masking != "fov":
+            raise ValueError(f"distill.masking={distill_config.masking!r} masks BEV template cells, which the CCVPE "
+                             "base does not have; use distill.masking=fov")
         self.levels = list(self.student.levels)
         self.shares_backbone = self.student.freeze_backbone
         memo = {id(self.student.backbone): self.student.backbone} if self.shares_backbone else {}
@@ -158,10 +164,24 @@ class DistillationPipeline(nn.Module):
         return outputs
 
     def loss(self, pred: dict, data: dict | None = None) -> dict[str, torch.Tensor]:
-        """Distillation cross-entropy averaged over levels: ``distill/<l>`` and ``distill`` (B,), ``total``."""
+        """Distillation cross-entropy averaged over levels: ``distill/<l>`` and ``distill`` (B,), ``total``.
+
+        With ``distill.orientation_weight`` > 0 and a base that outputs a heading field (CCVPE), ``orientation``
+        (B,) = 2 − 2·cos(student heading − teacher heading) at the teacher's most likely cell is added to the
+        total with that weight.
+        """
         teacher = {level: pred[f"{keys.TEACHER_PREFIX}{keys.level_key(keys.SCORES, level)}"] for level in self.levels}
         student = {level: pred[f"{keys.STUDENT_PREFIX}{keys.level_key(keys.SCORES, level)}"] for level in self.levels}
-        return distillation_loss(teacher, student, self.config.tau_teacher, self.config.tau_student)
+        losses = distillation_loss(teacher, student, self.config.tau_teacher, self.config.tau_student)
+        teacher_field = pred.get(f"{keys.TEACHER_PREFIX}{keys.ORIENTATION_FIELD}")
+        if self.config.orientation_weight > 0 and teacher_field is not None:
+            peak = argmax_cells(pred[f"{keys.TEACHER_PREFIX}{keys.SCORES}"].detach())
+            teacher_heading = vector_to_heading_deg(value_at(teacher_field.detach(), peak)[:, :, None])[:, 0]
+            student_vector = value_at(pred[f"{keys.STUDENT_PREFIX}{keys.ORIENTATION_FIELD}"], peak)
+            orientation = heading_vector_loss(student_vector, teacher_heading)
+            losses["orientation"] = orientation
+            losses["total"] = losses["total"] + self.config.orientation_weight * orientation.mean()
+        return losses
 
 
 def _timed(step, device: torch.device) -> float:

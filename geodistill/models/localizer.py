@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import torch
 import torch.nn.functional as F
@@ -11,24 +10,18 @@ from torch import nn
 
 from geodistill import keys
 from geodistill.config import ModelConfig
-from geodistill.models.backbones import build_backbone
 from geodistill.models.bev_projection import bev_cell_m, project_fov_cone, project_template, template_cells
 from geodistill.models.correlation import best_placement_distance, masked_ncc
 from geodistill.models.decoders import build_decoder
+from geodistill.models.image_inputs import BackboneInputs, round_up
 from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, predict_from_scores
 
 logger = logging.getLogger("geodistill.models.localizer")
 
 CELL_M = "cell_m"  # (B,) metres per score-map cell used for the position outputs
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _round_up(value: int, multiple: int) -> int:
-    return int(math.ceil(value / multiple) * multiple)
-
-
-class LocalizerNet(nn.Module):
+class LocalizerNet(BackboneInputs):
     """G2SWeakly-style localizer: ground features projected to a BEV template, correlated with satellite features.
 
     One backbone (frozen by default) feeds two decoders with separate weights, one for the satellite tile and
@@ -47,12 +40,7 @@ class LocalizerNet(nn.Module):
         super().__init__()
         self.config = config
         self.levels = sorted(set(config.levels))
-        self.backbone = build_backbone(config.backbone, config.pretrained, config.weights_path,
-                                       config.allow_random_init)
-        self.freeze_backbone = config.freeze_backbone
-        if self.freeze_backbone:
-            self.backbone.requires_grad_(False)
-            self.backbone.eval()
+        self.build_inputs(config)
 
         def decoder() -> nn.Module:
             return build_decoder(config.decoder, self.backbone.channels, self.backbone.strides, self.backbone.is_vit,
@@ -60,20 +48,6 @@ class LocalizerNet(nn.Module):
 
         self.sat_decoder = decoder()
         self.pano_decoder = decoder()
-        if config.normalization == "imagenet":
-            mean, std = IMAGENET_MEAN, IMAGENET_STD
-        elif config.normalization == "symmetric":
-            mean, std = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)  # 2x - 1
-        else:
-            raise ValueError(f"normalization must be 'imagenet' or 'symmetric', got {config.normalization!r}")
-        self.register_buffer("input_mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("input_std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
-
-    def train(self, mode: bool = True) -> "LocalizerNet":
-        super().train(mode)
-        if self.freeze_backbone:
-            self.backbone.eval()  # frozen BatchNorm statistics stay as loaded
-        return self
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         """The decoders' parameters, plus the backbone's when it is not frozen."""
@@ -82,27 +56,6 @@ class LocalizerNet(nn.Module):
 
     # ------------------------------------------------------------------ encoders
 
-    def satellite_layout(self, tile_size: int) -> tuple[int, str, float]:
-        """(P, "pad" | "resize", input pixels covered by the feature map) for an S-pixel tile."""
-        multiple = self.backbone.input_multiple
-        padded = _round_up(tile_size, multiple)
-        if padded == tile_size:
-            return padded, "pad", float(padded)
-        if (padded - tile_size) % 2 and multiple % 2:
-            padded += multiple
-        if (padded - tile_size) % 2 == 0:
-            return padded, "pad", float(padded)
-        return padded, "resize", float(tile_size)
-
-    def _normalize(self, images: torch.Tensor) -> torch.Tensor:
-        return (images - self.input_mean) / self.input_std
-
-    def _features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        if self.freeze_backbone:
-            with torch.no_grad():
-                return [tap.detach() for tap in self.backbone(images)]
-        return self.backbone(images)
-
     def encode_satellite(self, sat: torch.Tensor, taps: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
         """(B,3,S,S) in [0,1] -> list over ``config.levels`` of (B,C_l,A_l,A_l), each unit-norm.
 
@@ -110,21 +63,6 @@ class LocalizerNet(nn.Module):
         backbone pass.
         """
         return self.sat_decoder(self.satellite_taps(sat) if taps is None else taps)
-
-    def satellite_taps(self, sat: torch.Tensor) -> list[torch.Tensor]:
-        """Backbone taps of the padded, normalised tile (B,3,S,S) in [0,1]."""
-        if sat.dim() != 4 or sat.shape[1] != 3 or sat.shape[2] != sat.shape[3]:
-            raise ValueError(f"sat must be (B,3,S,S) with a square tile, got {tuple(sat.shape)}")
-        size = sat.shape[-1]
-        padded, mode, _ = self.satellite_layout(size)
-        images = self._normalize(sat)
-        if padded != size:
-            if mode == "pad":
-                before = (padded - size) // 2
-                images = F.pad(images, (before, padded - size - before, before, padded - size - before))
-            else:
-                images = F.interpolate(images, size=(padded, padded), mode="bilinear", align_corners=False)
-        return self._features(images)
 
     def encode_ground(self, pano: torch.Tensor, fov_mask: torch.Tensor | None = None,
                       taps: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
@@ -137,15 +75,11 @@ class LocalizerNet(nn.Module):
 
     def ground_taps(self, pano: torch.Tensor, fov_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
         """Backbone taps of the (masked) normalised panorama (B,3,Hp,Wp) in [0,1]."""
-        if pano.dim() != 4 or pano.shape[1] != 3:
-            raise ValueError(f"pano must be (B,3,Hp,Wp), got {tuple(pano.shape)}")
-        if fov_mask is not None:
-            self._check_fov_mask(fov_mask, pano)
-            pano = pano * fov_mask.to(pano.dtype)[:, None, None, :]
+        pano = self._masked_pano(pano, fov_mask)
         images = self._normalize(pano)
         multiple = self.backbone.input_multiple
         height, width = pano.shape[2:]
-        target = (_round_up(height, multiple), _round_up(width, multiple))
+        target = (round_up(height, multiple), round_up(width, multiple))
         if target == (height, width):
             return self._features(images)
         if self.config.pano_input == "pad":  # the reference: zeros around the normalised image (320x640 -> 322x644)
@@ -154,11 +88,6 @@ class LocalizerNet(nn.Module):
         else:
             images = F.interpolate(images, size=target, mode="bilinear", align_corners=False)
         return self._features(images)
-
-    @staticmethod
-    def _check_fov_mask(fov_mask: torch.Tensor, pano: torch.Tensor) -> None:
-        if fov_mask.dim() != 2 or fov_mask.shape[0] != pano.shape[0] or fov_mask.shape[1] != pano.shape[-1]:
-            raise ValueError(f"fov_mask must be (B,Wp) = {(pano.shape[0], pano.shape[-1])}, got {tuple(fov_mask.shape)}")
 
     # ------------------------------------------------------------------ matching
 

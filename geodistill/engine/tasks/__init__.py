@@ -13,6 +13,7 @@ TASKS: dict[str, str] = {
     "weak": "geodistill.engine.tasks.weak:WeakTask",
     "distill": "geodistill.engine.tasks.distill:DistillTask",
     "orientation": "geodistill.engine.tasks.orientation:OrientationTask",
+    "supervised": "geodistill.engine.tasks.supervised:SupervisedTask",
 }
 
 

@@ -36,7 +36,9 @@ from geodistill.engine.distributed import DistContext
 from geodistill.engine.tasks.base import Task, batch_to_device
 from geodistill.errors import CheckpointError
 from geodistill.metrics import PositionError, summarize_position_errors
-from geodistill.models.localizer import LocalizerNet
+from geodistill.engine.tasks.orientation import turn_to_heading
+from geodistill.models.factory import build_localizer, estimates_heading
+from geodistill.models.orientation import random_yaw
 
 logger = logging.getLogger("geodistill.engine.tasks.distill")
 
@@ -75,7 +77,7 @@ class DistillTask(Task):
         self.selection_metric = f"{self.deploy}/mean_m"
         self.init_checkpoint = resolve_init_checkpoint(config.distill.init_checkpoint)
         student_state = self._initial_weights(self.init_checkpoint)
-        student = LocalizerNet(without_pretrained(config).model)
+        student = build_localizer(without_pretrained(config).model)
         load_state_dict_checked(student, student_state, self.init_checkpoint / "weights.safetensors")
         self.pipeline = DistillationPipeline(config.model, config.distill, student).to(self.device)
         self.best: dict[str, dict[str, float | int]] = {}
@@ -89,10 +91,15 @@ class DistillTask(Task):
 
     def _initial_weights(self, folder: Path) -> dict[str, torch.Tensor]:
         checkpoint = load_checkpoint(folder)
-        if checkpoint.task not in ("weak", "distill"):
+        if checkpoint.task not in ("weak", "distill", "supervised"):
             raise CheckpointError(
-                f"{folder}: distill.init_checkpoint must be a weak-baseline (or distillation) checkpoint, "
-                f"not a {checkpoint.task} checkpoint"
+                f"{folder}: distill.init_checkpoint must be a weak-baseline, supervised CCVPE (or distillation) "
+                f"checkpoint, not a {checkpoint.task} checkpoint"
+            )
+        if checkpoint.config.model.architecture != self.config.model.architecture:
+            raise CheckpointError(
+                f"{folder}: holds a model.architecture={checkpoint.config.model.architecture} network, but this "
+                f"recipe distils model.architecture={self.config.model.architecture}"
             )
         changed = config_diff(config_to_dict(checkpoint.config)["model"], config_to_dict(self.config)["model"])
         if changed:
@@ -118,6 +125,10 @@ class DistillTask(Task):
         return {"task": self.name, "role": self.deploy, "deploy": self.deploy}
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """A base that estimates its own heading (CCVPE) sees every panorama turned to a random full-circle
+        heading (teacher and student alike), as in its supervised training."""
+        if estimates_heading(self.pipeline.student):
+            batch = turn_to_heading(batch, random_yaw(batch[keys.PANO].shape[0], 180.0, self.generator))
         pred = self.pipeline(batch, self.generator)
         return self.pipeline.loss(pred, batch)
 
