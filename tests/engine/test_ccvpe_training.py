@@ -13,7 +13,7 @@ import torch
 from geodistill.checkpoint import load_checkpoint
 from geodistill.config import load_config
 from geodistill.errors import GeoDistillError
-from test_tasks_distill_orientation import _fake_vigor_writer
+from distill_workspace import fake_vigor_writer
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "training" / "configs"
@@ -30,7 +30,7 @@ def runs(tmp_path_factory):
     from geodistill.engine.loop import train
 
     base = tmp_path_factory.mktemp("ccvpe_runs")
-    _fake_vigor_writer()(base / "vigor", panos_per_city=6)
+    fake_vigor_writer()(base / "vigor", panos_per_city=6)
     overrides = _overrides(base / "vigor")
     supervised = train(load_config(RECIPES / "tiny_ccvpe.yaml", overrides), run_dir=base / "tiny_ccvpe")
     distill_config = load_config(RECIPES / "tiny_ccvpe_distill.yaml",
