@@ -90,7 +90,7 @@ class ModelConfig:
     """The localizer: backbone, decoder, BEV projection and correlation."""
 
     architecture: Literal["g2sweakly", "ccvpe"] = "g2sweakly"  # BEV-template localizer | CCVPE (model.ccvpe)
-    backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | vgg16 | dinov2_vits14 | dinov2_vitb14 | tiny_cnn | tiny_vit
+    backbone: str = "efficientnet_lite0"  # efficientnet_lite0 | efficientnet_b0 | vgg16 | dinov2_vits14 | dinov2_vitb14 | tiny_cnn | tiny_vit
     pretrained: bool = True         # load pretrained weights (packaged, local file, or download when online)
     weights_path: str = ""          # local backbone weight file (takes precedence over download)
     allow_random_init: bool = False  # permit random backbone weights when no pretrained weights can be had

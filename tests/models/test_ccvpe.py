@@ -186,3 +186,21 @@ def test_backbone_without_the_ground_stride_is_a_clear_error():
     with pytest.raises(ValueError, match="ground_stride=32"):
         CcvpeNet(_config(ground_stride=32))
     assert math.isclose(float(shift_headings_deg(16)[4]), 90.0)
+
+
+def test_efficientnet_b0_needs_a_local_weight_file_and_serves_the_ccvpe_base(tmp_path):
+    from geodistill.errors import WeightsUnavailableError
+    from geodistill.models.backbones import build_backbone
+
+    with pytest.raises(WeightsUnavailableError, match="weights_path"):
+        build_backbone("efficientnet_b0", pretrained=True)
+    torch.manual_seed(0)
+    random_b0 = build_backbone("efficientnet_b0", pretrained=False)
+    assert random_b0.strides == [2, 4, 8, 16, 32] and random_b0.channels[-2:] == [112, 320]
+    from safetensors.torch import save_file
+
+    save_file({f"{k}": v.contiguous() for k, v in random_b0.net.state_dict().items()}, str(tmp_path / "b0.safetensors"))
+    loaded = build_backbone("efficientnet_b0", weights_path=str(tmp_path / "b0.safetensors"))
+    image = torch.rand(1, 3, 64, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(image)[-1], random_b0.eval()(image)[-1])
