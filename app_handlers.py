@@ -1,39 +1,43 @@
 """The handlers of GeoDistill Studio's interface (``app.py``): short functions over the core's public API.
 
 They take and return plain values (sample dicts, predictions, numpy images, HTML), so tests call them
-without a server. The one piece of shared state is the model cache: a localizer is built once per
-checkpoint, never per request. The core's errors become ``gr.Error`` messages.
+without a server. The models (names, cache, teacher/student pairs, heading modes) come from
+:mod:`geodistill.studio`; the training jobs from :mod:`geodistill.engine.jobs`. The core's errors become
+``gr.Error`` messages.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import random
-import threading
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from geodistill import settings
-from geodistill.config import ConfigError, ExperimentConfig, check_ranges, load_config
+from geodistill import keys, settings, studio
+from geodistill.config import ConfigError, ExperimentConfig, load_config
+from geodistill.data import samples as bundled
+from geodistill.data.pairs import GeoReference, load_panorama, load_satellite, make_sample
+from geodistill.data.vigor import VigorDataset
 from geodistill.engine.jobs import JobManager
 from geodistill.errors import GeoDistillError
+from geodistill.evaluation import evaluate_localizer, perturb_heading, yaw_for_query
 from geodistill.viz import panels, plots, webmap
 
 logger = logging.getLogger("geodistill.app")
 
 COMPUTE = "compute"          # one concurrency group, limit 1, for every handler that runs a model
 MAX_UPLOAD_MB = 25
-UNTRAINED = "untrained"      # model choice without a checkpoint (pretrained backbone, random decoders)
+UNTRAINED = studio.UNTRAINED  # model choice without a checkpoint (pretrained backbone, random decoders)
 SOURCES = ["bundled sample", "VIGOR root", "upload"]
 TASKS = [("weak baseline", "weak"), ("GeoDistill (from a checkpoint)", "distill"), ("orientation", "orientation")]
 RECIPES_DIR = settings.REPO_ROOT / "training" / "configs"
+EMPTY_MAP_MESSAGE = "Localize a sample in the Explore tab to see it on the map."
 
 JOBS = JobManager()
-_MODELS: dict[tuple, object] = {}  # (checkpoint, role, orientation) -> Localizer; the only shared state
-_MODELS_LOCK = threading.Lock()
 
 
 def user_errors(handler):
@@ -54,92 +58,26 @@ def user_errors(handler):
     return wrapped
 
 
-def _checkpoint(name: str) -> Path | None:
-    folder = settings.checkpoints_dir() / name
-    return folder if (folder / "config.json").is_file() else None
-
-
-def untrained_config() -> ExperimentConfig:
-    """The model used when no checkpoint exists: packaged pretrained backbone, random decoders, small inputs."""
-    config = ExperimentConfig()
-    config.model.allow_random_init = True
-    config.data.pano_height, config.data.sat_size = 128, 256
-    return config
-
-
-def get_localizer(checkpoint: str | None, role: str | None = None, orientation: str | None = None):
-    """The cached localizer of a checkpoint (None: the untrained one); built once per key."""
-    from geodistill.inference import Localizer
-
-    key = (checkpoint, role, orientation)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            if checkpoint is None:
-                _MODELS[key] = Localizer.from_config(untrained_config(), device="auto")
-            else:
-                _MODELS[key] = Localizer.from_checkpoint(checkpoint, role=role, device="auto",
-                                                         orientation_checkpoint=orientation)
-        return _MODELS[key]
-
-
 def model_choices() -> list[tuple[str, str]]:
     """(label, value) of every model the app can use: shipped, finished runs, and the untrained fallback."""
-    choices = [(f"shipped: {name}", f"shipped:{name}") for name in ("geodistill_student", "weak_baseline")
-               if _checkpoint(name)]
+    choices = [(f"shipped: {name}", studio.shipped_choice(name)) for name in studio.SHIPPED_LOCALIZERS
+               if studio.shipped_checkpoint(name)]
     choices += [(f"run: {run.name}", str(run.path)) for run in JOBS.list_runs()
                 if JOBS.checkpoint(run.name) and run.task != "orientation"]
     return choices + [("untrained (no checkpoint)", UNTRAINED)]
 
 
-HEADINGS = [("estimate within ±45° (orientation model)", "45"),
-            ("unknown: estimate on the full circle", "full"),
-            ("north-aligned: no estimate", "aligned")]
-ORIENTATION_MODELS = {"45": "orientation", "full": "orientation_full"}
+HEADING_LABELS = {"45": "estimate within ±45° (orientation model)", "full": "unknown: estimate on the full circle",
+                  "aligned": "north-aligned: no estimate"}
 
 
 def heading_choices() -> list[tuple[str, str]]:
     """The heading choices of the Explore tab: the full-circle estimate only where its model is shipped."""
-    return [(label, value) for label, value in HEADINGS
-            if value != "full" or _checkpoint(ORIENTATION_MODELS["full"]) is not None]
-
-
-def orientation_for(heading: str) -> str | None:
-    """The orientation checkpoint of a heading choice (None: the panorama is taken as north-aligned)."""
-    if heading == "aligned":
-        return None
-    if heading not in ORIENTATION_MODELS:
-        raise gr.Error(f"unknown heading choice {heading!r}; use one of {[value for _, value in HEADINGS]}")
-    folder = _checkpoint(ORIENTATION_MODELS[heading])
-    if folder is None and heading == "full":
-        raise gr.Error(f"no full-circle orientation model at {settings.checkpoints_dir() / 'orientation_full'}; "
-                       "choose ±45° or north-aligned")
-    return str(folder) if folder else None  # no ±45° model shipped: the panorama is taken as north-aligned
-
-
-def teacher_and_student(choice: str, heading: str = "45"):
-    """The (teacher, student) localizers of a model choice. The teacher always sees the full panorama.
-
-    ``heading`` picks the orientation estimator both use (:data:`HEADINGS`).
-    """
-    from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
-
-    orientation = orientation_for(heading)
-    if choice == UNTRAINED or not choice:
-        model = get_localizer(None)
-        return model, model
-    if choice.startswith("shipped:"):
-        name = choice.split(":", 1)[1]
-        student = get_localizer(str(_checkpoint(name)), None, orientation)
-        teacher_path = _checkpoint("geodistill_teacher") if name == "geodistill_student" else None
-        return (get_localizer(str(teacher_path), None, orientation) if teacher_path else student), student
-    if read_checkpoint_meta(resolve_checkpoint(choice))["task"] == "distill":
-        return get_localizer(choice, "teacher", orientation), get_localizer(choice, "student", orientation)
-    model = get_localizer(choice, None, orientation)
-    return model, model
+    return [(HEADING_LABELS[mode], mode) for mode in studio.heading_modes()]
 
 
 def startup_message() -> str:
-    if _checkpoint("geodistill_student"):
+    if studio.shipped_checkpoint(studio.DEFAULT_LOCALIZER):
         return "Using the shipped GeoDistill student (and teacher/orientation models where shipped)."
     return ("**No trained checkpoint in `checkpoints/`.** The app uses an untrained model (pretrained backbone, "
             "random decoders), so its heatmaps are not meaningful yet; train one in the Train tab.")
@@ -149,9 +87,7 @@ def startup_message() -> str:
 
 
 def _sample_names() -> list[str]:
-    from geodistill.data.samples import list_samples
-
-    return list_samples()
+    return bundled.list_samples()
 
 
 def _checked_upload(path: str | None, what: str) -> str:
@@ -176,20 +112,14 @@ def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, 
                 mpp: float | None, zoom: float | None, hfov: float | None) -> tuple[dict, str]:
     """Load the chosen sample; returns (sample, a one-line description)."""
     if source == "bundled sample":
-        from geodistill.data.samples import load_sample as load_bundled
-
         if not name:
             raise gr.Error("choose a bundled sample")
-        return load_bundled(name), f"Bundled sample `{name}`."
+        return bundled.load_sample(name), f"Bundled sample `{name}`."
     if source == "VIGOR root":
-        from geodistill.data.vigor import VigorDataset
-
         dataset = VigorDataset(_dataset_root(vigor_root), area=area, split=split)
         if not 0 <= int(index) < len(dataset):
             raise gr.Error(f"index {int(index)} is outside the {split} split (0..{len(dataset) - 1})")
         return dataset[int(index)], f"{vigor_root} {area}/{split} #{int(index)} of {len(dataset)}."
-    from geodistill.data.pairs import GeoReference, load_panorama, load_satellite, make_sample
-
     pano = load_panorama(_checked_upload(pano_file, "panorama"), hfov_deg=hfov or None)
     sat = load_satellite(_checked_upload(sat_file, "satellite tile"))
     georef = GeoReference(lat=lat, lon=lon, meters_per_pixel=mpp or None, zoom=zoom or None)
@@ -209,7 +139,7 @@ def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fo
     """Teacher on the full panorama, student on the limited FoV; returns {"teacher", "student"} predictions."""
     if not sample:
         raise gr.Error("load a sample first")
-    teacher, student = teacher_and_student(choice, heading)
+    teacher, student = studio.teacher_and_student(choice, heading)
     student_fov = float(fov_deg) if limited and fov_deg < 360 else None
     return {"teacher": teacher.predict(sample),
             "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg))}
@@ -227,9 +157,7 @@ def render(sample: dict | None, predictions: dict | None, opacity: float, show_f
 @user_errors
 def render_map(sample: dict | None, predictions: dict | None, which: str, online_tiles: bool) -> str:
     if not sample or not predictions:
-        return webmap.message_map("Localize a sample in the Explore tab to see it on the map.")
-    from geodistill import keys
-
+        return webmap.message_map(EMPTY_MAP_MESSAGE)
     prediction = predictions["teacher" if which == "teacher" else "student"]
     latlon = np.asarray(sample.get(keys.LATLON_SAT, [np.nan, np.nan]), dtype=np.float64)
     if not np.isfinite(latlon).all():
@@ -261,35 +189,41 @@ def recipe_values(recipe: str) -> list:
             config.distill.tau_teacher, config.distill.tau_student, config.distill.ema_momentum]
 
 
+TRAIN_FORM_KEYS = ("train.task", "distill.init_checkpoint", "data.synthetic.generate", "data.root", "data.area",
+                   "train.device", "train.epochs", "train.batch_size", "optim.lr", "train.max_steps_per_epoch",
+                   "distill.fov.min_deg", "distill.fov.max_deg", "distill.tau_teacher", "distill.tau_student",
+                   "distill.ema_momentum")
+
+
+def train_overrides(task: str, init_checkpoint: str, dataset: str, data_root: str, area: str, device: str,
+                    epochs: float, batch_size: float, lr: float, max_steps: float, fov_min: float, fov_max: float,
+                    tau_teacher: float, tau_student: float, ema: float) -> list[str]:
+    """The Train form as ``key=value`` overrides of the recipe (values JSON-quoted, so a path stays a string); the
+    starting checkpoint only for GeoDistill, the data root only when one is typed."""
+    values = (task, (init_checkpoint or "") if task == "distill" else "", dataset == "synthetic", (data_root or "").strip(), area, device,
+              int(epochs), int(batch_size), float(lr), int(max_steps), float(fov_min), float(fov_max),
+              float(tau_teacher), float(tau_student), float(ema))
+    return [f"{key}={json.dumps(value)}" for key, value in zip(TRAIN_FORM_KEYS, values)
+            if not (key in ("data.root", "distill.init_checkpoint") and value == "")]
+
+
 @user_errors
 def build_train_config(recipe: str, task: str, init_checkpoint: str, dataset: str, data_root: str, area: str,
                        device: str, epochs: float, batch_size: float, lr: float, max_steps: float, fov_min: float,
                        fov_max: float, tau_teacher: float, tau_student: float, ema: float) -> ExperimentConfig:
-    """The ExperimentConfig the Train tab's widgets describe: the recipe, then the widgets' values."""
-    config = load_config(RECIPES_DIR / recipe) if recipe else ExperimentConfig()
-    config.train.task = task
-    if task == "distill":
-        if not init_checkpoint:
-            raise gr.Error("GeoDistill starts from a weak-baseline checkpoint: choose one")
-        config.distill.init_checkpoint = init_checkpoint
-    if data_root:
-        config.data.root = data_root
-    config.data.synthetic.generate = dataset == "synthetic"
+    """The ExperimentConfig the Train tab's widgets describe: :func:`load_config` of the recipe with the widgets'
+    values as ``key=value`` overrides (the same layering as ``python -m geodistill train``)."""
+    if task == "distill" and not init_checkpoint:
+        raise gr.Error("GeoDistill starts from a weak-baseline checkpoint: choose one")
+    if fov_min > fov_max:
+        raise gr.Error(f"the smallest FoV ({fov_min:g}°) is larger than the largest ({fov_max:g}°)")
+    overrides = train_overrides(task, init_checkpoint, dataset, data_root, area, device, epochs, batch_size, lr,
+                                max_steps, fov_min, fov_max, tau_teacher, tau_student, ema)
+    config = load_config(RECIPES_DIR / recipe if recipe else None, overrides)
     if dataset == "VIGOR root":
         root = settings.resolve_path(config.data.root, settings.data_dir())
         if root is None or not root.is_dir():
             raise gr.Error(f"VIGOR root not found: {config.data.root}")
-    config.data.area = area
-    config.train.device = device
-    config.train.epochs, config.train.batch_size = int(epochs), int(batch_size)
-    config.train.max_steps_per_epoch = int(max_steps)
-    config.optim.lr = float(lr)
-    if fov_min > fov_max:
-        raise gr.Error(f"the smallest FoV ({fov_min:g}°) is larger than the largest ({fov_max:g}°)")
-    config.distill.fov.min_deg, config.distill.fov.max_deg = float(fov_min), float(fov_max)
-    config.distill.tau_teacher, config.distill.tau_student = float(tau_teacher), float(tau_student)
-    config.distill.ema_momentum = float(ema)
-    check_ranges(config)
     return config
 
 
@@ -359,19 +293,20 @@ def _rounded(value: float | None, digits: int) -> float | None:
 
 @user_errors
 def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, fov_deg: float, compare: bool,
-             progress=gr.Progress()):
-    """Metrics table, error CDF and the worst cases of the student (and the teacher when asked)."""
-    from geodistill.data.vigor import VigorDataset
-    from geodistill.evaluation import evaluate_localizer
+             orientation: str = "aligned", progress=gr.Progress()):
+    """Metrics table, error CDF and the worst cases of the student (and the teacher when asked).
 
-    teacher, student = teacher_and_student(choice)
+    ``orientation`` is the protocol's setting (aligned, 45, unknown): the models are loaded with the heading mode
+    of that setting (aligned: no orientation model), so the numbers equal ``python -m geodistill evaluate``'s.
+    """
+    teacher, student = studio.teacher_and_student(choice, studio.HEADING_OF_SETTING[orientation])
     models = {"student": student, **({"teacher": teacher} if compare and teacher is not student else {})}
-    dataset = VigorDataset(_dataset_root(data_root), area=area, split=split, pano_height=student.pano_height,
-                           sat_size=student.sat_size)
+    dataset = studio.evaluation_dataset(student, _dataset_root(data_root), area, split)
     fov = None if fov_deg >= 360 else float(fov_deg)
     results, table = {}, []
     for label, model in models.items():
-        results[label] = evaluate_localizer(model, dataset, fov_deg=fov, limit=int(limit) or None,
+        results[label] = evaluate_localizer(model, dataset, fov_deg=fov, orientation=orientation,
+                                            limit=int(limit) or None,
                                             setting={"area": area, "split": split, "checkpoint": choice},
                                             progress=lambda done, total, label=label: progress(
                                                 (done, total), desc=f"evaluating the {label}"))
@@ -381,7 +316,8 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
                           *[_rounded(100 * stats[k], 1) if stats.get(k) is not None else None
                             for k in ("recall_1m", "recall_3m", "recall_5m")]])
     worst = sorted(results["student"].rows, key=lambda row: -row["error_m"])[:6]
-    samples = [dataset[row["index"]] for row in worst]
+    seed = results["student"].setting["seed"]
+    samples = [perturb_heading(dataset[row["index"]], yaw_for_query(seed, row["index"], orientation)) for row in worst]
     centres = [row["fov_center_deg"] or 0.0 for row in worst]
     gallery = [(panels.case_thumbnail(sample, prediction), f"{row['panorama']} · {row['error_m']:.1f} m")
                for row, sample, prediction in zip(worst, samples, student.predict_batch(samples, fov, centres))]
@@ -390,6 +326,4 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
 
 
 def _samples_root() -> Path:
-    from geodistill.data.samples import samples_root
-
-    return samples_root()
+    return bundled.samples_root()

@@ -38,3 +38,22 @@ def _isolated_roots(tmp_path_factory, monkeypatch):
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("GEODISTILL_RUNS", str(base / "runs"))
     monkeypatch.setenv("GEODISTILL_DATA", str(base / "data"))
+
+
+@pytest.fixture
+def tiny_checkpoint():
+    """``tiny_checkpoint(folder, task="weak"|"distill")`` saves a random-weight checkpoint of the tiny recipe."""
+    from geodistill import settings
+    from geodistill.checkpoint import save_checkpoint
+    from geodistill.config import load_config
+    from geodistill.models.localizer import LocalizerNet
+
+    def save(folder, task: str = "weak"):
+        config = load_config(settings.REPO_ROOT / "training" / "configs" / "tiny.yaml")
+        config.train.task = task
+        weights = LocalizerNet(config.model).state_dict()
+        networks = {"teacher": weights, "student": weights} if task == "distill" else {"model": weights}
+        role = "student" if task == "distill" else "weak"
+        return save_checkpoint(folder, config, networks, {"task": task, "role": role, "deploy": "student"})
+
+    return save

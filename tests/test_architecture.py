@@ -1,11 +1,12 @@
 """The import direction of docs/architecture.md, enforced by parsing every module with ``ast``.
 
 Layers: L0 settings, keys, config, errors, geometry; L1 data, models, losses, metrics, viz; L2 distill;
-L3 checkpoint; L4 inference, evaluation, engine; L5 cli, commands. A layer imports lower layers only,
-with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may import
-each other except models -> data and viz -> models; in L4, evaluation may use inference and engine
-may use both; nothing in the package imports ``app`` or ``training``; Gradio, folium and matplotlib
-are imported only by ``viz``. Inside a package the modules import each other without cycles (counting
+L3 checkpoint; L4 inference, evaluation, engine, studio; L5 cli, commands. A layer imports lower layers
+only, with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may
+import each other except models -> data and viz -> models; in L4, evaluation may use inference, engine
+may use both, and studio may use inference and evaluation; nothing in the package imports the app
+(``app``, ``app_handlers``, ``studio_ui``) or ``training``; Gradio, folium and matplotlib are imported
+only by ``viz``. Inside a package the modules import each other without cycles (counting
 function-local imports too: a cycle hidden inside a function is still a cycle); shared constants go to a leaf
 module.
 """
@@ -25,13 +26,14 @@ LAYERS: dict[str, int] = {
     "data": 1, "models": 1, "losses": 1, "metrics": 1, "viz": 1,
     "distill": 2,
     "checkpoint": 3,
-    "inference": 4, "evaluation": 4, "engine": 4,
+    "inference": 4, "evaluation": 4, "engine": 4, "studio": 4,
     "cli": 5, "commands": 5, "__main__": 5, "__init__": 5,
 }
-L4_PEERS_ALLOWED = {"evaluation": {"inference"}, "engine": {"inference", "evaluation"}}
+L4_PEERS_ALLOWED = {"evaluation": {"inference"}, "engine": {"inference", "evaluation"},
+                    "studio": {"inference", "evaluation"}}
 FORBIDDEN_L1_PAIRS = {("models", "data"), ("viz", "models")}
 UI_LIBRARIES = {"gradio", "folium", "matplotlib"}
-OUTSIDE_PACKAGES = {"app", "training"}
+OUTSIDE_PACKAGES = {"app", "app_handlers", "studio_ui", "training"}
 ROOT = "__init__"  # the package itself (``import geodistill``, ``from geodistill import __version__``)
 
 
@@ -101,7 +103,8 @@ def import_violations(module_name: str, source: str, is_package: bool = False) -
         top = imported_name.split(".")[0]
         where = f"{module_name}:{line} imports {imported_name}"
         if top in OUTSIDE_PACKAGES:
-            problems.append(f"{where}: nothing in {PACKAGE} imports app.py or training/")
+            problems.append(f"{where}: nothing in {PACKAGE} imports the app (app.py, app_handlers.py, "
+                            "studio_ui/) or training/")
         elif top in UI_LIBRARIES and importer != "viz":
             problems.append(f"{where}: {top} is imported only in {PACKAGE}.viz")
         elif top == PACKAGE:
@@ -130,9 +133,9 @@ def test_package_respects_the_layer_table():
 
 
 def test_app_parses_and_is_imported_by_nobody():
-    app = REPO / "app.py"
-    if app.exists():
-        ast.parse(app.read_text(encoding="utf-8"))  # a syntax error fails here, with its line
+    for app in [REPO / "app.py", REPO / "app_handlers.py", *sorted((REPO / "studio_ui").glob("*.py"))]:
+        if app.exists():
+            ast.parse(app.read_text(encoding="utf-8"))  # a syntax error fails here, with its line
     for path in package_modules():
         imports = imported_modules(module_name_of(path), path.read_text(encoding="utf-8"))
         names = {name.split(".")[0] for name, _ in imports}
@@ -152,8 +155,12 @@ def test_app_parses_and_is_imported_by_nobody():
     ("geodistill.inference", "from geodistill.engine.loop import train", "may not import engine"),
     ("geodistill.inference", "from geodistill.evaluation import evaluate", "may not import evaluation"),
     ("geodistill.engine.loop", "from geodistill.cli import main", "may not import cli"),
-    ("geodistill.commands.train", "import training.scripts", "app.py or training"),
-    ("geodistill.engine.jobs", "from app import build_demo", "app.py or training"),
+    ("geodistill.commands.train", "import training.scripts", "or training/"),
+    ("geodistill.engine.jobs", "from app import build_demo", "app.py"),
+    ("geodistill.studio", "import app_handlers", "app_handlers.py"),
+    ("geodistill.studio", "from studio_ui.explore import build_explore_tab", "studio_ui/"),
+    ("geodistill.studio", "from geodistill.engine.jobs import JobManager", "may not import engine"),
+    ("geodistill.inference", "from geodistill.studio import MODELS", "may not import studio"),
     ("geodistill.metrics", "import matplotlib.pyplot as plt", "only in geodistill.viz"),
     ("geodistill.commands.predict", "import gradio", "only in geodistill.viz"),
     ("geodistill.inference", "from folium import Map", "only in geodistill.viz"),
@@ -171,6 +178,8 @@ def test_checker_catches_violations(module_name, source, expected):
     ("geodistill.checkpoint", "from geodistill import __version__\nfrom geodistill.distill import ema"),
     ("geodistill.engine.loop", "from geodistill.evaluation import evaluate\nfrom geodistill import inference"),
     ("geodistill.evaluation", "from geodistill.inference import Localizer"),
+    ("geodistill.studio", "from geodistill.inference import Localizer\nfrom geodistill.checkpoint import resolve_checkpoint"),
+    ("geodistill.commands.predict", "from geodistill.studio import DEFAULT_LOCALIZER"),
     ("geodistill.cli", "from geodistill.commands import train\nfrom geodistill.engine import loop"),
 ])
 def test_checker_allows_the_permitted_imports(module_name, source):

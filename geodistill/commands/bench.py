@@ -25,7 +25,6 @@ from typing import Callable, Iterator
 from geodistill.config import without_pretrained
 
 HELP = "measure speed and memory and print a table"
-DEFAULT_CHECKPOINT_NAME = "geodistill_student"
 QUICK_OVERRIDES = {
     "model": {"backbone": "tiny_cnn", "decoder_width": 32, "level_channels": [32, 16, 8]},
     "data": {"pano_height": 64, "sat_size": 128},
@@ -141,8 +140,9 @@ def choose_model(args) -> BenchModel:
     from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
     from geodistill.config import config_from_dict, load_config
     from geodistill.errors import CheckpointError
+    from geodistill.studio import DEFAULT_LOCALIZER
 
-    shipped = settings.checkpoints_dir() / DEFAULT_CHECKPOINT_NAME
+    shipped = settings.checkpoints_dir() / DEFAULT_LOCALIZER
     if args.checkpoint or (not args.config and not args.quick and (shipped / "config.json").is_file()):
         folder = resolve_checkpoint(args.checkpoint or shipped)
         meta = read_checkpoint_meta(folder)

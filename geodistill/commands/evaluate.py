@@ -16,7 +16,6 @@ from pathlib import Path
 
 HELP = "evaluate a checkpoint on a dataset split"
 BASELINE_NAMES = ("none", "centre", "center", "tile-centre", "tile-center")
-DEFAULT_ORIENTATION_NAME = "orientation"
 
 logger = logging.getLogger("geodistill.commands.evaluate")
 
@@ -53,10 +52,9 @@ def is_baseline(checkpoint: str) -> bool:
 
 def default_orientation_checkpoint() -> Path | None:
     """``checkpoints/orientation`` when it holds a checkpoint."""
-    from geodistill import settings
+    from geodistill.studio import DEFAULT_ORIENTATION, shipped_checkpoint
 
-    candidate = settings.checkpoints_dir() / DEFAULT_ORIENTATION_NAME
-    return candidate if (candidate / "config.json").is_file() else None
+    return shipped_checkpoint(DEFAULT_ORIENTATION)
 
 
 def _load_localizer(args):

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HELP = "localize a panorama in a satellite tile"
-DEFAULT_CHECKPOINT_NAME = "geodistill_student"
-DEFAULT_ORIENTATION_NAME = "orientation"
 PAIRS_COLUMNS = "pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon|gt_u,gt_v]"
 
 
@@ -186,26 +184,20 @@ def _specs_from_args(args) -> list[PairSpec]:
     return [PairSpec(Path(args.pano), Path(args.sat), args.mpp, args.zoom, latlon, gt_latlon, gt_uv)]
 
 
-def _default_folder(name: str) -> Path | None:
-    from geodistill import settings
-
-    candidate = settings.checkpoints_dir() / name
-    return candidate if (candidate / "config.json").is_file() else None
-
-
 def _load_localizer(args):
     from geodistill import settings
     from geodistill.errors import CheckpointError
     from geodistill.inference import Localizer
+    from geodistill.studio import DEFAULT_LOCALIZER, DEFAULT_ORIENTATION, shipped_checkpoint
 
-    checkpoint = args.checkpoint or _default_folder(DEFAULT_CHECKPOINT_NAME)
+    checkpoint = args.checkpoint or shipped_checkpoint(DEFAULT_LOCALIZER)
     if checkpoint is None:
         raise CheckpointError(
-            f"no --checkpoint given and no default model at {settings.checkpoints_dir() / DEFAULT_CHECKPOINT_NAME}; "
+            f"no --checkpoint given and no default model at {settings.checkpoints_dir() / DEFAULT_LOCALIZER}; "
             "pass --checkpoint PATH (a checkpoint or a run folder from `python -m geodistill train`)")
     orientation = None
     if not args.no_orientation:
-        orientation = args.orientation_checkpoint or _default_folder(DEFAULT_ORIENTATION_NAME)
+        orientation = args.orientation_checkpoint or shipped_checkpoint(DEFAULT_ORIENTATION)
     return Localizer.from_checkpoint(checkpoint, role=args.role, device=args.device,
                                      orientation_checkpoint=orientation)
 

@@ -10,6 +10,7 @@ import pytest
 
 import app
 import app_handlers as handlers
+from geodistill import studio
 from geodistill.config import ExperimentConfig
 
 
@@ -28,7 +29,7 @@ def localized(sample_name):
 
 @pytest.mark.slow
 def test_importing_app_starts_nothing():
-    code = "import app, app_handlers; print(len(app_handlers._MODELS), app.build_demo is not None)"
+    code = "import app; from geodistill import studio; print(len(studio.MODELS), app.build_demo is not None)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=str(handlers.settings.REPO_ROOT))
     assert result.returncode == 0, result.stderr
@@ -74,8 +75,8 @@ def test_empty_checkpoints_fall_back_to_the_untrained_model():
     assert handlers.model_choices()[-1][1] == handlers.UNTRAINED
     assert all(not value.startswith("shipped:") for _, value in handlers.model_choices())
     assert "No trained checkpoint" in handlers.startup_message()
-    teacher, student = handlers.teacher_and_student(handlers.UNTRAINED)
-    assert teacher is student is handlers.get_localizer(None)  # built once, cached
+    teacher, student = studio.teacher_and_student(handlers.UNTRAINED, "45")
+    assert teacher is student is studio.MODELS.get(None)  # built once, cached
 
 
 def test_teacher_sees_everything_and_the_student_the_window(localized):
@@ -184,51 +185,50 @@ def test_evaluate_on_the_bundled_samples():
     assert "FoV=180deg" in setting
 
 
-def _tiny_checkpoint(path, task="weak"):
-    from geodistill.checkpoint import save_checkpoint
-    from geodistill.config import load_config
-    from geodistill.models.localizer import LocalizerNet
-
-    config = load_config(handlers.RECIPES_DIR / "tiny.yaml")
-    config.train.task = task
-    weights = LocalizerNet(config.model).state_dict()
-    networks = {"teacher": weights, "student": weights} if task == "distill" else {"model": weights}
-    role = "student" if task == "distill" else "weak"
-    return save_checkpoint(path, config, networks, {"task": task, "role": role, "deploy": "student"})
-
-
-def test_shipped_and_run_checkpoints_are_offered_and_cached(monkeypatch, tmp_path):
+def test_a_finished_run_is_offered_and_opens_in_explore(monkeypatch, tmp_path, tiny_checkpoint):
     shipped = tmp_path / "checkpoints"
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
-    _tiny_checkpoint(shipped / "geodistill_student")
+    tiny_checkpoint(shipped / "geodistill_student")
     run = handlers.JOBS.root / "distilled"
-    _tiny_checkpoint(run / "best", task="distill")
+    tiny_checkpoint(run / "best", task="distill")
     (run / "config.yaml").write_text("name: distilled\n")
     values = [value for _, value in handlers.model_choices()]
     assert values[0] == "shipped:geodistill_student" and str(run) in values and values[-1] == handlers.UNTRAINED
     assert "shipped GeoDistill student" in handlers.startup_message()
-    teacher, student = handlers.teacher_and_student("shipped:geodistill_student")
-    assert teacher is student and student.role == "weak"  # no shipped teacher: the student is its own reference
-    assert handlers.teacher_and_student("shipped:geodistill_student")[1] is student  # cached, not rebuilt
-    teacher, student = handlers.teacher_and_student(str(run))
-    assert (teacher.role, student.role) == ("teacher", "student")
     model_update, eval_update, tab = handlers.use_run_in_explore("distilled")
     assert model_update["value"] == str(run) and tab.selected == "explore"
 
 
-def test_heading_choice_picks_the_orientation_model_or_none(monkeypatch, tmp_path):
+def test_heading_choices_offer_the_full_circle_only_where_its_model_is_shipped(monkeypatch, tmp_path):
     shipped = tmp_path / "checkpoints"
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
-    assert [value for _, value in handlers.heading_choices()] == ["45", "aligned"]  # no full-circle model shipped
-    assert handlers.orientation_for("aligned") is None
-    assert handlers.orientation_for("45") is None  # nothing shipped: the panorama is taken as north-aligned
+    assert [value for _, value in handlers.heading_choices()] == ["45", "aligned"]
     with pytest.raises(gr.Error, match="no full-circle orientation model"):
-        handlers.orientation_for("full")
-    with pytest.raises(gr.Error, match="unknown heading choice"):
-        handlers.orientation_for("sideways")
-    for name in ("orientation", "orientation_full"):
-        (shipped / name).mkdir(parents=True)
-        (shipped / name / "config.json").write_text("{}")
-    assert handlers.orientation_for("45") == str(shipped / "orientation")
-    assert handlers.orientation_for("full") == str(shipped / "orientation_full")
+        handlers.localize({"pano": 0}, handlers.UNTRAINED, True, 180, 0, "full")
+    (shipped / "orientation_full").mkdir(parents=True)
+    (shipped / "orientation_full" / "config.json").write_text("{}")
     assert [value for _, value in handlers.heading_choices()] == ["45", "full", "aligned"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (handlers.settings.REPO_ROOT / "checkpoints" / "orientation" / "config.json").is_file(),
+                    reason="no shipped checkpoints in this checkout")
+def test_evaluate_tab_aligned_numbers_equal_the_cli(monkeypatch, tmp_path):
+    """The tab says orientation=aligned: it must not run the heading estimator (which it did, giving 7.34 m for
+    the CLI's 5.51 m), so its numbers are the CLI's on the same samples."""
+    from geodistill.cli import main
+
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(handlers.settings.REPO_ROOT / "checkpoints"))
+    root = str(handlers._samples_root())
+    table, _, _, setting = handlers.evaluate("shipped:geodistill_student", root, "same", "all", 0, 360, False,
+                                             progress=lambda *a, **k: None)
+    assert "orientation=aligned" in setting
+    summary_path = tmp_path / "cli.json"
+    assert main(["evaluate", "--checkpoint", str(handlers.settings.REPO_ROOT / "checkpoints" / "geodistill_student"),
+                 "--data", root, "--area", "same", "--split", "all", "--orientation", "aligned", "--no-progress",
+                 "--json", str(summary_path)]) == 0
+    cli = json.loads(summary_path.read_text())
+    app_row = table[0]
+    assert app_row[:3] == ["student", "all", cli["n"]]
+    assert app_row[3:5] == [round(cli["mean_m"], 2), round(cli["median_m"], 2)]
+    assert app_row[5] == round(100 * cli["recall_1m"], 1)
