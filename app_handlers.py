@@ -320,7 +320,8 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
     samples = [perturb_heading(dataset[row["index"]], yaw_for_query(seed, row["index"], orientation)) for row in worst]
     centres = [row["fov_center_deg"] or 0.0 for row in worst]
     gallery = [(panels.case_thumbnail(sample, prediction), f"{row['panorama']} · {row['error_m']:.1f} m")
-               for row, sample, prediction in zip(worst, samples, student.predict_batch(samples, fov, centres))]
+               for row, sample, prediction in zip(worst, samples, student.predict_batch(
+                   samples, fov, centres, estimate_heading=orientation != "aligned"))]
     cdf = plots.error_cdf({label: result.errors_m for label, result in results.items()})
     return table, cdf, gallery, f"`{results['student'].setting_tag()}`"
 
