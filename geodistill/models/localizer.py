@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -207,14 +208,22 @@ class LocalizerNet(BackboneInputs):
         return self.localize(f_sat_levels, f_pano_levels, batch, fov_mask)
 
     def all_pairs_from_features(self, f_sat_levels: list[torch.Tensor], f_pano_levels: list[torch.Tensor],
-                                batch: dict, fov_mask: torch.Tensor | None = None) -> dict[int, torch.Tensor]:
-        """Level -> (B,B) best-placement distance D[m, n] (satellite m, panorama n) for the weak loss."""
+                                batch: dict, fov_mask: torch.Tensor | None = None,
+                                gather: Callable[[torch.Tensor], torch.Tensor] | None = None) -> dict[int, torch.Tensor]:
+        """Level -> (B,B) best-placement distance D[m, n] (satellite m, panorama n) for the weak loss.
+
+        ``gather`` (for example an all-gather over DDP ranks) is applied to the satellite features, templates and
+        weights before the correlation, so D spans every gathered sample: (W·B, W·B).
+        """
         per_level = self.templates(f_sat_levels, f_pano_levels, batch, fov_mask)
         distances = {}
         for level, f_sat in zip(self.levels, f_sat_levels):
             entry = per_level[level]
-            cosine = masked_ncc(f_sat, entry["template"], entry["weight"], mode="all_pairs",
-                                method=self.config.correlation)
+            template, weight = entry["template"], entry["weight"]
+            if gather is not None:
+                f_sat, template = gather(f_sat), gather(template)
+                weight = None if weight is None else gather(weight)
+            cosine = masked_ncc(f_sat, template, weight, mode="all_pairs", method=self.config.correlation)
             distances[level] = best_placement_distance(cosine)
         return distances
 

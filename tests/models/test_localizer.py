@@ -239,3 +239,18 @@ def test_panorama_reaches_the_backbone_resized_or_zero_padded(pano_input):
     else:
         torch.testing.assert_close(seen[0], F.interpolate(normalized, size=(48, 80), mode="bilinear",
                                                           align_corners=False))
+
+
+def test_all_pairs_over_gathered_features_span_every_gathered_sample():
+    net = LocalizerNet(_tiny_config()).eval()
+    batch = _batch(size=2)
+    with torch.no_grad():
+        f_sat, f_pano = net.encode_satellite(batch[keys.SAT]), net.encode_ground(batch[keys.PANO])
+        local = net.all_pairs_from_features(f_sat, f_pano, batch)
+        # a stand-in for the all-gather over two ranks that hold the same batch
+        doubled = net.all_pairs_from_features(f_sat, f_pano, batch, gather=lambda tensor: torch.cat([tensor, tensor]))
+    for level, distances in doubled.items():
+        assert distances.shape == (4, 4)
+        for rows in (slice(0, 2), slice(2, 4)):
+            for cols in (slice(0, 2), slice(2, 4)):
+                torch.testing.assert_close(distances[rows, cols], local[level])

@@ -23,7 +23,6 @@ from geodistill.engine.distributed import DistContext, all_gather_with_grad
 from geodistill.engine.tasks.base import Task, batch_to_device
 from geodistill.losses import weak_matching_loss
 from geodistill.metrics import PositionError, summarize_position_errors
-from geodistill.models.correlation import best_placement_distance, masked_ncc
 from geodistill.models.localizer import LocalizerNet
 
 
@@ -50,20 +49,8 @@ class WeakTask(Task):
         """Level -> (W·B, W·B) D matrix of the batches of all ranks."""
         f_sat_levels = self.model.encode_satellite(batch[keys.SAT])
         f_pano_levels = self.model.encode_ground(batch[keys.PANO])
-        per_level = self.model.templates(f_sat_levels, f_pano_levels, batch)
-        distances = {}
-        for level, f_sat in zip(self.model.levels, f_sat_levels):
-            entry = per_level[level]
-            weight = entry["weight"]
-            cosine = masked_ncc(
-                all_gather_with_grad(f_sat, self.ctx),
-                all_gather_with_grad(entry["template"], self.ctx),
-                None if weight is None else all_gather_with_grad(weight, self.ctx),
-                mode="all_pairs",
-                method=self.model.config.correlation,
-            )
-            distances[level] = best_placement_distance(cosine)
-        return distances
+        return self.model.all_pairs_from_features(f_sat_levels, f_pano_levels, batch,
+                                                  gather=lambda tensor: all_gather_with_grad(tensor, self.ctx))
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """Weak matching loss: ``total`` and one (B,) term per level (``"0"``, ``"2"``, ...)."""
