@@ -383,11 +383,10 @@ class Localizer:
         """(B,) headings in degrees from the orientation model, clamped into each prior's window, and (B,) the
         probability of the most likely heading class (None when the model gives no class logits)."""
         from geodistill.models.azimuth_matching import clamp_to_prior
-        from geodistill.models.orientation import HEADING_LOGITS
 
         output = self.orientation({keys.PANO: pano, keys.SAT: sat})
         headings = output[keys.HEADING].detach().to(torch.float32).view(-1)
-        logits = output.get(HEADING_LOGITS)
+        logits = output.get(keys.HEADING_LOGITS)
         confidence = None if logits is None else logits.detach().float().softmax(dim=-1).amax(dim=-1)
         for index, (prior, spread) in enumerate(zip(priors, ranges)):
             if prior is not None:
@@ -407,7 +406,6 @@ class Localizer:
     def _to_prediction(self, query: _Query, output: dict, index: int, headings: torch.Tensor | None,
                        with_heatmap: bool, heading_confidence: torch.Tensor | None = None) -> Prediction:
         from geodistill.geometry.frames import resize_uv, xy_to_latlon
-        from geodistill.models.localizer import CELL_M
         from geodistill.models.prediction import prob_on_tile
 
         xy = output[keys.XY_MAX][index].detach().double().cpu().numpy()
@@ -419,7 +417,7 @@ class Localizer:
         prob = output[keys.PROB][index].detach()
         heatmap = None
         if with_heatmap:
-            cell_m = _as_tensor(output[CELL_M]).view(-1)
+            cell_m = _as_tensor(output[keys.CELL_M]).view(-1)
             cell_m = cell_m[index if cell_m.numel() > 1 else 0]
             heatmap = prob_on_tile(prob[None].float(), cell_m, query.mpp_given, query.tile_size, self._center_shift)
             heatmap = heatmap[0].cpu().numpy().astype(np.float32)

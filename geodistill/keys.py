@@ -24,6 +24,9 @@ Sample keys (shapes without the batch axis):
 | ``sat_name``       | str        |         | satellite file name |
 | ``index``          | int        |         | index in the dataset |
 | ``sat_file_side``  | int        |         | side in pixels of the tile file as read (``assemble_sample`` sets it; absent from hand-built samples): pixels of the file are ``uv · sat_file_side / S`` |
+| ``sidecar``        | dict       |         | optional: the generator's per-panorama record (bundled samples that have one) |
+
+Every key any module reads or writes is defined here, including the prediction keys below.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ PANO_NAME = "pano_name"
 SAT_NAME = "sat_name"
 INDEX = "index"
 SAT_FILE_SIDE = "sat_file_side"
+SIDECAR = "sidecar"
 
 SAMPLE_KEYS = (
     PANO, SAT, METERS_PER_PIXEL, UV_GT, XY_GT, HEADING_GT, LATLON_SAT, LATLON_GT, FOV_MASK,
@@ -59,9 +63,12 @@ XY_MAX = "xy_max"              # (B,2) argmax location, metres east/north of the
 UV_EXPECTATION = "uv_expectation"  # (B,2) soft-argmax location, pixels
 XY_EXPECTATION = "xy_expectation"  # (B,2) soft-argmax location, metres
 CONFIDENCE = "confidence"      # (B,) peak probability of PROB
+ENTROPY = "entropy"            # (B,) entropy of PROB in nats (low = confident)
+CELL_M = "cell_m"              # (B,) metres per score-map cell used for the position outputs
 HEADING = "heading"            # (B,) predicted heading, degrees clockwise from north
 HEADING_CONFIDENCE = "heading_confidence"  # (B,) concentration of the heading distribution at the location, [0, 1]
 ORIENTATION_FIELD = "orientation_field"    # (B,2,H',W') CCVPE: heading vector (cos, sin) per location cell
+HEADING_LOGITS = "heading_logits"  # (B,K) class logits of the orientation estimator
 F_BEV = "f_bev"
 F_SAT = "f_sat"
 VALID_BEV = "valid_bev"
@@ -73,6 +80,7 @@ HEADING_RANGE = "heading_range_deg"  # (B,) float32
 
 TEACHER_PREFIX = "teacher/"
 STUDENT_PREFIX = "student/"
+STUDENT_VIEW = STUDENT_PREFIX + FOV_MASK  # (B,Wp) bool: the panorama columns the distillation student saw
 
 
 def level_key(name: str, level: int) -> str:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from geodistill import keys
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "geodistill"
 
@@ -262,3 +264,23 @@ def test_cycle_checker_sees_cycles_hidden_in_functions():
         ["geodistill.data.synthetic.layout", "geodistill.data.synthetic.world"]]
     leaf = dict(cyclic, **{"geodistill.data.synthetic.layout": ("from .kinds import GROUND", False)})
     assert import_cycles(sibling_import_graph(leaf)) == []
+
+
+def key_names_defined_outside_keys() -> list[str]:
+    """Module-level string constants elsewhere in the package whose value is a key name of ``keys.py``."""
+    key_values = {value for name, value in vars(keys).items() if name.isupper() and isinstance(value, str)}
+    found = []
+    for path in package_modules():
+        if path.name == "keys.py" and path.parent.name == PACKAGE:
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if (isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+                    and node.value.value in key_values and all(isinstance(t, ast.Name) for t in node.targets)):
+                names = ", ".join(t.id for t in node.targets)
+                found.append(f"{module_name_of(path)}:{node.lineno} {names} = {node.value.value!r}")
+    return found
+
+
+def test_key_names_live_in_keys_py():
+    """keys.py is the canonical list of key names: no other module defines its own constant for one."""
+    assert key_names_defined_outside_keys() == []

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from geodistill import settings
+from geodistill import keys, settings
 from geodistill.data.vigor import (
     CITIES,
     PANO_SUFFIXES,
@@ -25,8 +25,6 @@ from geodistill.errors import DataError
 
 logger = logging.getLogger("geodistill.data.samples")
 
-SIDECAR_KEY = "sidecar"
-"""Extra sample key holding the generator's per-panorama record, when the sample has one."""
 
 
 def samples_root() -> Path:
@@ -92,7 +90,7 @@ def load_sample(name: str, pano_height: int = 320, sat_size: int = 512, root: st
     sample = load_vigor_sample(record, pano_height, sat_size, index)
     sidecar = read_sidecar(record.pano_path)
     if sidecar is not None:
-        sample[SIDECAR_KEY] = sidecar
+        sample[keys.SIDECAR] = sidecar
     return sample
 
 

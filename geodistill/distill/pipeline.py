@@ -30,7 +30,6 @@ from geodistill.models.prediction import argmax_cells
 
 logger = logging.getLogger("geodistill.distill.pipeline")
 
-STUDENT_VIEW = "student/fov_mask"  # (B,Wp) bool: the panorama columns the student saw
 
 
 class DistillationPipeline(nn.Module):
@@ -140,7 +139,7 @@ class DistillationPipeline(nn.Module):
 
         outputs = {f"{keys.TEACHER_PREFIX}{name}": value for name, value in teacher_out.items()}
         outputs.update({f"{keys.STUDENT_PREFIX}{name}": value for name, value in student_out.items()})
-        outputs[STUDENT_VIEW] = column_mask
+        outputs[keys.STUDENT_VIEW] = column_mask
         return outputs
 
     @torch.no_grad()

@@ -28,6 +28,10 @@ from geodistill.errors import WeightsUnavailableError
 
 logger = logging.getLogger("geodistill.models.backbones")
 
+# Per-channel statistics of the ImageNet images the pretrained backbones were trained on (RGB in [0, 1]).
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
 
 class Backbone(nn.Module):
     """Feature extractor with known taps. ``forward(x (B,3,H,W)) -> [ (B, channels[i], H/strides[i], W/strides[i]) ]``."""

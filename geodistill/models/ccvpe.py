@@ -41,7 +41,6 @@ from geodistill.models.azimuth_matching import (
 from geodistill.models.image_inputs import BackboneInputs, round_up
 from geodistill.models.prediction import argmax_cells, predict_from_scores, xy_to_cells
 
-CELL_M = "cell_m"
 MATCH_PREFIX = "ccvpe/match/"    # + scale index: (B,h,w) best-roll cosine per aerial cell
 VOLUME_PREFIX = "ccvpe/volume/"  # + scale index: (B,K,h,w) cosine per roll and cell
 MATCH_CELL_M = "ccvpe/cell_m/"   # + scale index: (B,) metres per aerial cell
@@ -266,7 +265,7 @@ class CcvpeNet(BackboneInputs):
                 outputs[MATCH_CELL_M + name[len(MATCH_PREFIX):]] = mpp * (covered_px / value.shape[-1])
         outputs.update(predict_from_scores(logits, cell_m, mpp, tile_size, 1.0, self.config.subcell_refine))
         outputs[keys.level_key(keys.SCORES, 0)] = logits
-        outputs[CELL_M] = cell_m
+        outputs[keys.CELL_M] = cell_m
         field = decoded["field"]
         rowcol = argmax_cells(logits.detach())
         heading, _ = read_heading(field, rowcol, prior, spread)
@@ -315,7 +314,7 @@ class CcvpeNet(BackboneInputs):
         xy = torch.as_tensor(batch[keys.XY_GT], dtype=torch.float32, device=pred[keys.SCORES].device)
         heading = torch.as_tensor(batch[keys.HEADING_GT], dtype=torch.float32, device=xy.device).reshape(-1)
         logits = pred[keys.SCORES]
-        true_cell = xy_to_cells(xy, tuple(logits.shape[-2:]), pred[CELL_M])
+        true_cell = xy_to_cells(xy, tuple(logits.shape[-2:]), pred[keys.CELL_M])
         location = location_cross_entropy(logits, true_cell)
         infonce_terms = []
         for scale in range(len(config.match_strides)):

@@ -14,10 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from geodistill.config import ModelConfig
-from geodistill.models.backbones import build_backbone
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from geodistill.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 
 
 def round_up(value: int, multiple: int) -> int:

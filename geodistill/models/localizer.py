@@ -19,8 +19,6 @@ from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, predict_from_sco
 
 logger = logging.getLogger("geodistill.models.localizer")
 
-CELL_M = "cell_m"  # (B,) metres per score-map cell used for the position outputs
-
 
 class LocalizerNet(BackboneInputs):
     """G2SWeakly-style localizer: ground features projected to a BEV template, correlated with satellite features.
@@ -172,7 +170,7 @@ class LocalizerNet(BackboneInputs):
             cell_m, shift = entry["cell_m"], 0.0
         outputs.update(predict_from_scores(scores, cell_m, mpp, tile_size, config.score_temperature,
                                            config.subcell_refine, shift))
-        outputs[CELL_M] = cell_m
+        outputs[keys.CELL_M] = cell_m
         outputs[keys.F_SAT] = f_sat_levels[-1]
         outputs[keys.F_BEV] = entry["template"]
         outputs[keys.VALID_BEV] = entry["valid"]

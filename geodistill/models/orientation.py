@@ -23,13 +23,10 @@ from geodistill.config import OrientationConfig
 from geodistill.geometry.bev import topdown_view
 from geodistill.geometry.panorama import roll_panorama
 from geodistill.losses import gaussian_soft_labels, orientation_loss
-from geodistill.models.backbones import build_backbone
+from geodistill.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone
 
 logger = logging.getLogger("geodistill.models.orientation")
 
-HEADING_LOGITS = "heading_logits"  # (B,K) class logits of the orientation estimator
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class HeadingBins:
@@ -235,9 +232,9 @@ class OrientationEstimator(nn.Module):
         f_topdown = self.topdown_encoder((topdown - self.mean) / self.std)[-1]
         fused = self.fuse(torch.cat([f_sat, f_topdown], dim=1))  # B,C,h,w
         logits = self.classifier(fused)  # B,K
-        return {HEADING_LOGITS: logits, keys.HEADING: self.bins.decode(logits.argmax(dim=-1))}
+        return {keys.HEADING_LOGITS: logits, keys.HEADING: self.bins.decode(logits.argmax(dim=-1))}
 
     def loss(self, pred: dict, data: dict) -> dict:
         """Soft-label cross-entropy against ``data["heading_gt"]``: per-sample ``orientation`` (B,) and ``total``."""
-        soft = self.bins.soft_labels(data[keys.HEADING_GT], self.config.sigma_bins).to(pred[HEADING_LOGITS].device)
-        return orientation_loss(pred[HEADING_LOGITS], soft)
+        soft = self.bins.soft_labels(data[keys.HEADING_GT], self.config.sigma_bins).to(pred[keys.HEADING_LOGITS].device)
+        return orientation_loss(pred[keys.HEADING_LOGITS], soft)

@@ -26,7 +26,6 @@ import torch.nn.functional as F
 
 from geodistill import keys
 
-ENTROPY = "entropy"  # (B,) entropy of PROB in nats (low = confident)
 FAITHFUL_CENTER_SHIFT = 0.5  # the reference subtracts (A - c + 1)/2 instead of (A - c)/2
 
 
@@ -145,7 +144,7 @@ def predict_from_scores(
 
     Returns:
         Dict with ``keys.SCORES, LOG_PROBS, PROB, UV_MAX, XY_MAX, UV_EXPECTATION, XY_EXPECTATION, CONFIDENCE``
-        and :data:`ENTROPY`.
+        and ``keys.ENTROPY``.
     """
     score_hw = (scores.shape[1], scores.shape[2])
     log_probs = spatial_log_softmax(scores, temperature)
@@ -161,7 +160,7 @@ def predict_from_scores(
         keys.XY_EXPECTATION: xy_expectation,
         keys.UV_EXPECTATION: xy_to_tile_uv(xy_expectation, tile_size, meters_per_pixel),
         keys.CONFIDENCE: peak_confidence(prob),
-        ENTROPY: entropy(prob),
+        keys.ENTROPY: entropy(prob),
     }
 
 

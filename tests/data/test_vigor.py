@@ -224,7 +224,7 @@ def test_collated_batch_and_tile_names(fake_vigor):
 
 
 def test_bundled_samples_are_listed_and_loaded(fake_vigor, monkeypatch, tmp_path):
-    from geodistill.data.samples import SIDECAR_KEY, list_samples, load_sample, samples_root
+    from geodistill.data.samples import list_samples, load_sample, samples_root
 
     monkeypatch.setenv("GEODISTILL_ASSETS", str(tmp_path / "assets"))
     assert list_samples() == []
@@ -235,10 +235,10 @@ def test_bundled_samples_are_listed_and_loaded(fake_vigor, monkeypatch, tmp_path
     assert len(names) == len(fake_vigor.cameras) and names[0].startswith("NewYork/x-0_Ab-0_q,")
     first = next(iter(fake_vigor.cameras.values()))
     sample = load_sample(names[0], pano_height=16, sat_size=32)
-    assert sample[keys.PANO_NAME] == first.pano_name and sample[SIDECAR_KEY]["camera_height_m"] == 2.4
+    assert sample[keys.PANO_NAME] == first.pano_name and sample[keys.SIDECAR]["camera_height_m"] == 2.4
     assert bool(sample[keys.HAS_GT]) and sample[keys.SAT].shape == (3, 32, 32)
     by_id = load_sample("x-1_Ab-2_q", pano_height=16, sat_size=32)
-    assert by_id[keys.CITY] == "Chicago" and SIDECAR_KEY not in by_id
+    assert by_id[keys.CITY] == "Chicago" and keys.SIDECAR not in by_id
     with pytest.raises(DataError, match="no bundled sample named"):
         load_sample("Atlantis/nothing")
 

@@ -7,7 +7,7 @@ import torch
 
 from geodistill import keys
 from geodistill.config import CcvpeConfig, DistillConfig, ModelConfig
-from geodistill.distill.pipeline import STUDENT_VIEW, DistillationPipeline
+from geodistill.distill.pipeline import DistillationPipeline
 from geodistill.geometry.fov import fov_column_mask
 from geodistill.models.ccvpe import CcvpeNet
 
@@ -95,7 +95,7 @@ def test_the_students_hidden_columns_change_nothing():
                                                      torch.rand(batch[keys.PANO].shape))})
     first = pipeline(batch, column_mask=visible)
     second = pipeline(changed, column_mask=visible)
-    assert torch.equal(first[STUDENT_VIEW], visible)
+    assert torch.equal(first[keys.STUDENT_VIEW], visible)
     for key in (f"student/{keys.SCORES}", f"student/{keys.ORIENTATION_FIELD}"):
         torch.testing.assert_close(second[key], first[key], rtol=0, atol=0)
     assert not torch.allclose(second[f"teacher/{keys.SCORES}"], first[f"teacher/{keys.SCORES}"])

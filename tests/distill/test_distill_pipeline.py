@@ -10,7 +10,7 @@ import torch
 from geodistill import keys
 from geodistill.config import DistillConfig, FovConfig, ModelConfig
 from geodistill.distill.masking import patch_grid_to_cells, random_patch_grid
-from geodistill.distill.pipeline import STUDENT_VIEW, DistillationPipeline, bench_distill_step
+from geodistill.distill.pipeline import DistillationPipeline, bench_distill_step
 from geodistill.geometry.fov import fov_column_mask
 
 
@@ -113,7 +113,7 @@ def test_fov_mask_removes_the_hidden_part_of_the_student_template():
     assert float(student_energy[:, hidden].max()) == 0.0
     seen = visible & (teacher_energy[0] > 0)
     assert bool((student_energy[:, seen] > 0).all())
-    assert torch.equal(pred[STUDENT_VIEW], view)
+    assert torch.equal(pred[keys.STUDENT_VIEW], view)
 
 
 def test_hidden_columns_do_not_influence_the_student():
@@ -134,9 +134,9 @@ def test_random_fov_views_are_seeded_and_within_the_configured_range():
     pipeline = make_pipeline(fov=FovConfig(min_deg=90.0, max_deg=120.0))
     batch = make_batch(size=4)
     with torch.no_grad():
-        first = pipeline(batch, torch.Generator().manual_seed(5))[STUDENT_VIEW]
-        second = pipeline(batch, torch.Generator().manual_seed(5))[STUDENT_VIEW]
-        other = pipeline(batch, torch.Generator().manual_seed(6))[STUDENT_VIEW]
+        first = pipeline(batch, torch.Generator().manual_seed(5))[keys.STUDENT_VIEW]
+        second = pipeline(batch, torch.Generator().manual_seed(5))[keys.STUDENT_VIEW]
+        other = pipeline(batch, torch.Generator().manual_seed(6))[keys.STUDENT_VIEW]
     assert torch.equal(first, second) and not torch.equal(first, other)
     share = first.float().mean(dim=1)
     assert bool(((share >= 90 / 360 - 1 / 64) & (share <= 120 / 360 + 1 / 64)).all())
@@ -154,7 +154,7 @@ def test_random_patches_remove_exactly_the_hidden_patches():
     weight = patch_grid_to_cells(visible, student.shape[-1])
     assert float(student.abs().sum(dim=1)[weight == 0].max()) == 0.0
     torch.testing.assert_close(student * weight[:, None], teacher * weight[:, None])  # same weights, same image
-    assert bool(pred[STUDENT_VIEW].all())
+    assert bool(pred[keys.STUDENT_VIEW].all())
 
 
 def test_max_activation_hides_the_strongest_template_cells():

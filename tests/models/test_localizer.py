@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from geodistill import keys
 from geodistill.config import ModelConfig
 from geodistill.geometry.panorama import roll_panorama
-from geodistill.models.localizer import CELL_M, LocalizerNet
+from geodistill.models.localizer import LocalizerNet
 
 
 def _tiny_config(**overrides) -> ModelConfig:
@@ -48,10 +48,10 @@ def test_forward_on_tiny_inputs_is_complete():
     assert torch.equal(out[keys.SCORES], out["scores/2"])
     for key, shape in [(keys.PROB, (2, 40, 40)), (keys.LOG_PROBS, (2, 40, 40)), (keys.UV_MAX, (2, 2)),
                        (keys.XY_MAX, (2, 2)), (keys.UV_EXPECTATION, (2, 2)), (keys.XY_EXPECTATION, (2, 2)),
-                       (keys.CONFIDENCE, (2,)), (CELL_M, (2,)), (keys.F_SAT, (2, 8, 64, 64)),
+                       (keys.CONFIDENCE, (2,)), (keys.CELL_M, (2,)), (keys.F_SAT, (2, 8, 64, 64)),
                        (keys.F_BEV, (2, 8, 25, 25)), (keys.VALID_BEV, (2, 25, 25))]:
         assert tuple(out[key].shape) == shape, key
-    assert torch.allclose(out[CELL_M], torch.full((2,), 0.57 * 128 / 64))
+    assert torch.allclose(out[keys.CELL_M], torch.full((2,), 0.57 * 128 / 64))
     assert out[keys.SCORES].abs().max() <= 1 + 1e-5
 
 
@@ -111,7 +111,7 @@ def test_satellite_layout_pads_symmetrically_or_resizes():
     with torch.no_grad():
         out = net.eval()(batch)
     assert out[keys.F_SAT].shape[-1] == 64
-    assert torch.allclose(out[CELL_M], torch.full((2,), 0.57 * 128 / 64))
+    assert torch.allclose(out[keys.CELL_M], torch.full((2,), 0.57 * 128 / 64))
 
 
 def test_faithful_options():
@@ -119,7 +119,7 @@ def test_faithful_options():
     faithful = LocalizerNet(_tiny_config(metric_conversion="faithful", bev_grid="faithful")).eval()
     with torch.no_grad():
         out = faithful(batch)
-    assert torch.allclose(out[CELL_M], torch.full((2,), 0.57 * 128 / 64))  # S/A
+    assert torch.allclose(out[keys.CELL_M], torch.full((2,), 0.57 * 128 / 64))  # S/A
     per_level = faithful.templates(faithful.encode_satellite(batch[keys.SAT]),
                                    faithful.encode_ground(batch[keys.PANO]), batch)
     assert torch.allclose(per_level[0]["bev_cell_m"], torch.full((2,), 0.57 * 8))  # 2^(3-0) px

@@ -8,7 +8,6 @@ import torch
 from geodistill import keys
 from geodistill.config import OrientationConfig
 from geodistill.models.orientation import (
-    HEADING_LOGITS,
     HeadingBins,
     OrientationEstimator,
     align_panorama_to_north,
@@ -133,7 +132,7 @@ def test_estimator_outputs_and_loss():
     model = OrientationEstimator(tiny_config())
     batch = tiny_batch()
     pred = model(batch)
-    assert pred[HEADING_LOGITS].shape == (2, 90)
+    assert pred[keys.HEADING_LOGITS].shape == (2, 90)
     assert pred[keys.HEADING].shape == (2,)
     assert bool((pred[keys.HEADING].abs() < 45).all())
     losses = model.loss(pred, batch)

@@ -6,7 +6,7 @@ import torch
 from geodistill import keys
 from geodistill.geometry.frames import xy_to_uv
 from geodistill.models.prediction import (
-    ENTROPY, FAITHFUL_CENTER_SHIFT, argmax_cells, cells_to_xy, entropy, expectation_cells, peak_confidence,
+    FAITHFUL_CENTER_SHIFT, argmax_cells, cells_to_xy, entropy, expectation_cells, peak_confidence,
     predict_from_scores, prob_on_tile, score_center, tile_uv_to_xy, xy_to_cells, xy_to_tile_uv,
 )
 
@@ -81,7 +81,7 @@ def test_predict_from_scores_keys_and_values():
     scores[1, 0, 4] = 1.0
     out = predict_from_scores(scores, torch.tensor([1.0, 2.0]), torch.tensor([0.5, 0.5]), 64, temperature=0.06)
     assert {keys.SCORES, keys.LOG_PROBS, keys.PROB, keys.UV_MAX, keys.XY_MAX, keys.UV_EXPECTATION,
-            keys.XY_EXPECTATION, keys.CONFIDENCE, ENTROPY} <= set(out)
+            keys.XY_EXPECTATION, keys.CONFIDENCE, keys.ENTROPY} <= set(out)
     assert out[keys.XY_MAX].tolist() == [[0.0, 0.0], [4.0, 4.0]]
     assert out[keys.UV_MAX].tolist() == [[32.0, 32.0], [40.0, 24.0]]
     assert torch.allclose(out[keys.PROB].sum(dim=(1, 2)), torch.ones(2))
