@@ -30,7 +30,10 @@ import torch
 
 from geodistill import keys
 from geodistill.errors import CheckpointError, DataError
+from geodistill.geometry.angles import wrap_deg
+from geodistill.geometry.panorama import roll_panorama
 from geodistill.inference import FovArg, Prediction
+from geodistill.metrics import angle_error_deg, recall_at, summarize_position_errors
 
 logger = logging.getLogger("geodistill.evaluation")
 
@@ -126,9 +129,6 @@ def check_orientation_support(localizer: LocalizerLike, orientation: str) -> Non
 
 def perturb_heading(sample: dict, yaw_deg: float) -> dict:
     """A copy of ``sample`` seen after the camera turned clockwise by ``yaw_deg`` (panorama rolled, heading moved)."""
-    from geodistill.geometry.angles import wrap_deg
-    from geodistill.geometry.panorama import roll_panorama
-
     if yaw_deg == 0.0:
         return sample
     rotated = dict(sample)
@@ -145,8 +145,6 @@ def perturb_heading(sample: dict, yaw_deg: float) -> dict:
 
 def summarize_errors(errors_m: Sequence[float]) -> dict[str, float | int | None]:
     """n, mean, median and recall@1/3/5 m of a list of errors (None instead of NaN when empty, for JSON)."""
-    from geodistill.metrics import summarize_position_errors
-
     if len(errors_m) == 0:
         return {"n": 0, "mean_m": None, "median_m": None, **{f"recall_{r}m": None for r in RECALL_RADII_M}}
     return summarize_position_errors(torch.as_tensor(np.asarray(errors_m, dtype=np.float64)),
@@ -155,8 +153,6 @@ def summarize_errors(errors_m: Sequence[float]) -> dict[str, float | int | None]
 
 def summarize_angles(errors_deg: Sequence[float]) -> dict[str, float | None]:
     """Mean, median and recall@1/3/5 deg of heading errors."""
-    from geodistill.metrics import recall_at
-
     if len(errors_deg) == 0:
         return {"ori_mean_deg": None, "ori_median_deg": None, **{f"ori_recall_{r}deg": None for r in RECALL_ANGLES_DEG}}
     errors = torch.as_tensor(np.asarray(errors_deg, dtype=np.float64))
@@ -311,8 +307,6 @@ def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov
 
 
 def _row(index: int, sample: dict, prediction: Prediction, fov_deg: float | None, centre: float) -> dict[str, Any]:
-    from geodistill.metrics import angle_error_deg
-
     heading_true = prediction.heading_gt_deg
     heading_pred = prediction.heading_deg
     heading_error = None

@@ -26,8 +26,17 @@ import numpy as np
 import torch
 
 from geodistill import keys
+from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
 from geodistill.config import ExperimentConfig, OrientationConfig, without_pretrained
+from geodistill.data.images import resize_column_mask, resize_image
 from geodistill.errors import CheckpointError, GeoDistillError
+from geodistill.geometry.fov import fov_column_mask
+from geodistill.geometry.frames import resize_meters_per_pixel, resize_uv, xy_to_latlon
+from geodistill.geometry.panorama import roll_panorama
+from geodistill.models.azimuth_matching import clamp_to_prior
+from geodistill.models.factory import build_localizer, estimates_heading
+from geodistill.models.orientation import OrientationEstimator
+from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, prob_on_tile
 
 logger = logging.getLogger("geodistill.inference")
 
@@ -164,8 +173,6 @@ class Localizer:
     @property
     def _center_shift(self) -> float:
         """Placement-centre shift of the metric conversion (0 exact; the reference's 0.5 when faithful)."""
-        from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT
-
         faithful = getattr(self.config.model, "metric_conversion", "exact") == "faithful"
         return FAITHFUL_CENTER_SHIFT if faithful else 0.0
 
@@ -180,8 +187,6 @@ class Localizer:
     @property
     def estimates_own_heading(self) -> bool:
         """Whether the localizer network reads the heading itself, over the full circle (the CCVPE base)."""
-        from geodistill.models.factory import estimates_heading
-
         return estimates_heading(self.model)
 
     @property
@@ -199,8 +204,6 @@ class Localizer:
     @classmethod
     def from_config(cls, config: ExperimentConfig, device: str | torch.device = "cpu") -> "Localizer":
         """A localizer without a checkpoint: pretrained backbone (or random, if the config allows it)."""
-        from geodistill.models.factory import build_localizer
-
         return cls(build_localizer(config.model), config, device=device, role="untrained", source="(no checkpoint)")
 
     @classmethod
@@ -217,9 +220,6 @@ class Localizer:
         Raises:
             CheckpointError: missing/damaged checkpoint, wrong task or role, architecture mismatch.
         """
-        from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
-        from geodistill.models.factory import build_localizer
-
         folder = resolve_checkpoint(path)
         checkpoint = load_checkpoint(folder)
         task = checkpoint.task
@@ -339,10 +339,6 @@ class Localizer:
             self.model.train(was_training)
 
     def _prepare(self, sample: dict, fov_deg: float | None, fov_center_deg: float) -> _Query:
-        from geodistill.data.images import resize_column_mask, resize_image
-        from geodistill.geometry.fov import fov_column_mask
-        from geodistill.geometry.frames import resize_meters_per_pixel
-
         pano = _as_tensor(sample[keys.PANO])
         sat = _as_tensor(sample[keys.SAT])
         if pano.ndim != 3 or pano.shape[0] != 3 or sat.ndim != 3 or sat.shape[0] != 3 or sat.shape[1] != sat.shape[2]:
@@ -382,8 +378,6 @@ class Localizer:
                            ranges: list[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B,) headings in degrees from the orientation model, clamped into each prior's window, and (B,) the
         probability of the most likely heading class (None when the model gives no class logits)."""
-        from geodistill.models.azimuth_matching import clamp_to_prior
-
         output = self.orientation({keys.PANO: pano, keys.SAT: sat})
         headings = output[keys.HEADING].detach().to(torch.float32).view(-1)
         logits = output.get(keys.HEADING_LOGITS)
@@ -395,8 +389,6 @@ class Localizer:
         return headings, confidence
 
     def _roll_to_north(self, pano: torch.Tensor, fov_mask: torch.Tensor, headings_deg: list[float]):
-        from geodistill.geometry.panorama import roll_panorama
-
         if all(abs(h) < 1e-6 for h in headings_deg):
             return pano, fov_mask
         delta_deg = -torch.tensor(headings_deg, dtype=torch.float64, device=pano.device)
@@ -405,9 +397,6 @@ class Localizer:
 
     def _to_prediction(self, query: _Query, output: dict, index: int, headings: torch.Tensor | None,
                        with_heatmap: bool, heading_confidence: torch.Tensor | None = None) -> Prediction:
-        from geodistill.geometry.frames import resize_uv, xy_to_latlon
-        from geodistill.models.prediction import prob_on_tile
-
         xy = output[keys.XY_MAX][index].detach().double().cpu().numpy()
         uv_model = output[keys.UV_MAX][index].detach().double().cpu()
         uv = np.asarray(resize_uv(uv_model, self.sat_size, query.tile_size), dtype=np.float64)
@@ -461,8 +450,6 @@ class TileCentreBaseline:
                       with_heatmap: bool = True, estimate_heading: bool | None = None,
                       heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
         """The tile centre for every sample; the FoV and heading arguments change nothing (no model looks)."""
-        from geodistill.geometry.frames import xy_to_latlon
-
         predictions = []
         for sample in samples:
             tile_size = int(_as_tensor(sample[keys.SAT]).shape[-1])
@@ -494,9 +481,6 @@ def _centre_heatmap(tile_size: int) -> np.ndarray:
 
 def load_orientation(path: str | Path) -> tuple[torch.nn.Module, OrientationConfig, str]:
     """Load an orientation-estimator checkpoint -> (model in eval mode, its config, folder)."""
-    from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
-    from geodistill.models.orientation import OrientationEstimator
-
     folder = resolve_checkpoint(path)
     checkpoint = load_checkpoint(folder)
     if checkpoint.task != "orientation":

@@ -284,3 +284,37 @@ def key_names_defined_outside_keys() -> list[str]:
 def test_key_names_live_in_keys_py():
     """keys.py is the canonical list of key names: no other module defines its own constant for one."""
     assert key_names_defined_outside_keys() == []
+
+
+LAZY_IMPORTS_ALLOWED = ("geodistill", "geodistill.cli", "geodistill.commands")  # the CLI's lazy dispatch to commands
+
+
+def function_local_imports(module_name: str, source: str) -> list[str]:
+    """Imports of our own modules inside a function body (``module:line imported``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for inner in ast.walk(node):
+                if isinstance(inner, (ast.Import, ast.ImportFrom)):
+                    names = imported_modules(module_name, ast.unparse(inner))
+                    found += [f"{module_name}:{inner.lineno} {name}"
+                              for name, _ in names if name.split(".")[0] == PACKAGE]
+    return found
+
+
+def test_our_modules_are_imported_at_the_top():
+    """No function-local imports of our own modules, except the package root's lazy attributes and the CLI's lazy
+    dispatch (cli.py and the command modules, which keep ``python -m geodistill --help`` free of torch)."""
+    problems = []
+    for path in package_modules():
+        name = module_name_of(path)
+        if name in LAZY_IMPORTS_ALLOWED or name.startswith("geodistill.commands."):
+            continue
+        problems += function_local_imports(name, path.read_text(encoding="utf-8"))
+    assert not problems, "move these imports to the top of their module:\n" + "\n".join(problems)
+
+
+def test_local_import_checker():
+    source = "import torch\n\ndef f():\n    from geodistill.geometry import bev\n    import numpy\n"
+    assert function_local_imports("geodistill.models.localizer", source) == [
+        "geodistill.models.localizer:4 geodistill.geometry.bev"]

@@ -23,6 +23,11 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from geodistill import keys, settings
 from geodistill.config import ExperimentConfig
+from geodistill.data.collate import collate_samples
+from geodistill.data.sampler import NoSharedTileBatchSampler
+from geodistill.data.synthetic import generate_dataset
+from geodistill.data.transforms import RandomHeading, reseed_transform
+from geodistill.data.vigor import VigorDataset
 from geodistill.engine.distributed import DistContext, barrier
 from geodistill.errors import DataError
 
@@ -48,8 +53,6 @@ def ensure_dataset(config: ExperimentConfig, ctx: DistContext) -> Path:
                 "'python -m geodistill synth', or set data.synthetic.generate=true"
             )
         if ctx.is_main:
-            from geodistill.data.synthetic import generate_dataset
-
             logger.info("generating a synthetic dataset at %s (%d panoramas per city)", root, synth.panos_per_city)
             generate_dataset(
                 root,
@@ -72,8 +75,6 @@ class SeededTransform:
         self.epoch = 0
 
     def __call__(self, sample: dict) -> dict:
-        from geodistill.data.transforms import reseed_transform
-
         index = int(sample[keys.INDEX])
         reseed_transform(self.transform, (self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**62))
         return self.transform(sample)
@@ -81,14 +82,10 @@ class SeededTransform:
 
 def build_datasets(config: ExperimentConfig, ctx: DistContext) -> tuple[Dataset, Dataset]:
     """(train, val) localisation datasets; the train set carries the heading perturbation if asked."""
-    from geodistill.data.vigor import VigorDataset
-
     root = ensure_dataset(config, ctx)
     data = config.data
     transform = None
     if data.heading_noise_deg > 0:
-        from geodistill.data.transforms import RandomHeading
-
         transform = SeededTransform(RandomHeading(data.heading_noise_deg), config.train.seed)
     common = dict(
         area=data.area,
@@ -148,16 +145,8 @@ class EpochBatches(torch.utils.data.Sampler):
         return itertools.islice(iter(self.batch_sampler), self.skip, self.batches_per_epoch())
 
 
-def _collate():
-    from geodistill.data.collate import collate_samples
-
-    return collate_samples
-
-
 def build_train_loader(dataset: Dataset, config: ExperimentConfig, ctx: DistContext) -> DataLoader:
     """The training loader of this rank; its ``batch_sampler`` is an :class:`EpochBatches`."""
-    from geodistill.data.sampler import NoSharedTileBatchSampler
-
     sampler = NoSharedTileBatchSampler(
         _tile_sets(dataset), config.train.batch_size, seed=config.train.seed, rank=ctx.rank, world_size=ctx.world_size,
         across_ranks=config.train.gather_negatives,  # gathered negatives: no tile shared by the ranks' batches either
@@ -174,7 +163,7 @@ def build_train_loader(dataset: Dataset, config: ExperimentConfig, ctx: DistCont
         dataset,
         batch_sampler=batches,
         num_workers=config.data.num_workers,
-        collate_fn=_collate(),
+        collate_fn=collate_samples,
         pin_memory=ctx.device.type == "cuda",
         # the loader draws its workers' base seed from here, not from the global RNG a resume restores
         generator=torch.Generator().manual_seed(config.train.seed + ctx.rank),
@@ -187,7 +176,7 @@ def build_val_loader(dataset: Dataset, config: ExperimentConfig, ctx: DistContex
         batch_size=config.train.batch_size,
         shuffle=False,
         num_workers=config.data.num_workers,
-        collate_fn=_collate(),
+        collate_fn=collate_samples,
         pin_memory=ctx.device.type == "cuda",
     )
 

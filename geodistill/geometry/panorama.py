@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from geodistill.geometry.angles import wrap_deg, wrap_deg_signed
+from geodistill.geometry.fov import column_offsets_deg, fov_column_mask
 from geodistill.geometry.shapes import check_shape
 
 
@@ -117,8 +118,6 @@ def extract_fov_window(pano: torch.Tensor, fov_deg: float, center_deg: float) ->
         >>> extract_fov_window(pano, 90.0, 180.0).tolist()  # across the seam
         [[7.0, 0.0]]
     """
-    from geodistill.geometry.fov import column_offsets_deg, fov_column_mask
-
     width = pano.shape[-1]
     offsets = column_offsets_deg(width, center_deg, device=pano.device)  # W
     keep = fov_column_mask(width, fov_deg, center_deg, device=pano.device)  # W

@@ -102,9 +102,7 @@ def test_missing_root_is_generated_when_asked(tmp_path, monkeypatch):
         calls.append((Path(root), kwargs))
         Path(root).mkdir(parents=True)
 
-    import geodistill.data.synthetic as synthetic
-
-    monkeypatch.setattr(synthetic, "generate_dataset", fake_generate)
+    monkeypatch.setattr(engine_data, "generate_dataset", fake_generate)
     config = load_config(TINY, [f"data.root={tmp_path / 'gen'}"])
     assert engine_data.ensure_dataset(config, DistContext()) == tmp_path / "gen"
     root, kwargs = calls[0]

@@ -19,6 +19,7 @@ from geodistill.data.synthetic.scene import (
 )
 from geodistill.data.synthetic.world import GENERATOR_VERSION, STYLES, generate_world
 from geodistill.errors import DataError
+from geodistill.geometry.frames import MERCATOR_METERS_PER_PIXEL_ZOOM0, xy_to_latlon
 
 logger = logging.getLogger("geodistill.data.synthetic")
 
@@ -42,8 +43,6 @@ class CitySpec:
     @property
     def lat_deg(self) -> float:
         """Latitude where Web-Mercator zoom 20 has exactly this city's metres per pixel."""
-        from geodistill.geometry.frames import MERCATOR_METERS_PER_PIXEL_ZOOM0
-
         return math.degrees(math.acos(self.meters_per_pixel * 2 ** 20 / MERCATOR_METERS_PER_PIXEL_ZOOM0))
 
 
@@ -87,8 +86,6 @@ def _tiles_of_camera(east, north, half_m):
 
 def render_world(task: WorldTask) -> list[dict]:
     """Render (or reuse) one world's tiles and panoramas; returns their label records."""
-    from geodistill.geometry.frames import xy_to_latlon
-
     root, city = Path(task.root), CITIES[task.city]
     tier = get_tier(task.tier)
     mpp = city.meters_per_pixel

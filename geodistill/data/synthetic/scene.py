@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from geodistill.data.synthetic.aerial import degrade, render_aerial
-from geodistill.data.synthetic.environment import Environment, Tier, draw_environment
+from geodistill.data.synthetic.environment import Environment, Tier, draw_environment, get_tier
 from geodistill.data.synthetic.panorama_render import Camera, PanoramaRender, render_panorama
-from geodistill.data.synthetic.world import World
+from geodistill.data.synthetic.world import World, generate_world
 
 CAR_FRACTION = 0.55
 CAR_CLEARANCE_M = 4.0
@@ -184,9 +184,6 @@ def render_pair(seed: int, style: str = "midrise", tier_name: str = "hard", pano
         dict with ``world``, ``pano`` (PanoramaRender), ``tile`` ((S, S, 3) uint8), ``camera_px`` (col, row),
         ``camera_height_m``, ``tile_mpp``, ``ground`` (GroundView) and ``aerial`` (AerialView).
     """
-    from geodistill.data.synthetic.environment import get_tier
-    from geodistill.data.synthetic.world import generate_world
-
     tier = get_tier(tier_name)
     world = generate_world(derive_seed(seed, 0), style, size_m=world_size_m, flat=flat)
     (east, north), = place_cameras(world, np.random.default_rng(derive_seed(seed, 1)), 1, 30.0)

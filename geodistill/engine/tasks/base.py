@@ -63,6 +63,7 @@ from torch import nn
 
 from geodistill.checkpoint import load_state_dict_checked
 from geodistill.config import ExperimentConfig
+from geodistill.engine.data import build_datasets
 from geodistill.engine.distributed import DistContext
 from geodistill.errors import CheckpointError, GeoDistillError
 
@@ -144,8 +145,6 @@ class Task:
     @classmethod
     def build_datasets(cls, config: ExperimentConfig, ctx: DistContext):
         """(train, val) datasets; the default is the localisation pairs of :mod:`geodistill.engine.data`."""
-        from geodistill.engine.data import build_datasets
-
         return build_datasets(config, ctx)
 
     def checkpoint_meta(self) -> dict[str, Any]:
