@@ -479,6 +479,16 @@ def _centre_heatmap(tile_size: int) -> np.ndarray:
     return heatmap / heatmap.sum()
 
 
+def checkpoint_estimates_heading(path: str | Path) -> bool:
+    """Whether a localizer checkpoint (or run folder) holds a network that estimates its own heading (CCVPE),
+    read from its ``config.json`` without loading weights."""
+    from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
+
+    document = read_checkpoint_meta(resolve_checkpoint(path))
+    model = document["config"].get("model", {}) if isinstance(document["config"], dict) else {}
+    return model.get("architecture", "g2sweakly") == "ccvpe"
+
+
 def load_orientation(path: str | Path) -> tuple[torch.nn.Module, OrientationConfig, str]:
     """Load an orientation-estimator checkpoint -> (model in eval mode, its config, folder)."""
     folder = resolve_checkpoint(path)

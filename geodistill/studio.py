@@ -28,6 +28,9 @@ DEFAULT_TEACHER = "geodistill_teacher"       # the teacher shipped beside the de
 WEAK_BASELINE = "weak_baseline"
 DEFAULT_ORIENTATION = "orientation"          # the +-45 deg heading estimator
 FULL_CIRCLE_ORIENTATION = "orientation_full"  # the 0-360 deg heading estimator (shipped only when trained)
+CCVPE_BASE = "ccvpe_base"                    # the CCVPE base (supervised), docs/method.md §13
+CCVPE_TEACHER = "ccvpe_geodistill_teacher"   # GeoDistill on the CCVPE base: teacher
+CCVPE_STUDENT = "ccvpe_geodistill_student"   # GeoDistill on the CCVPE base: student (bench's ccvpe rows)
 SHIPPED_LOCALIZERS = (DEFAULT_LOCALIZER, WEAK_BASELINE)
 TEACHER_OF = {DEFAULT_LOCALIZER: DEFAULT_TEACHER}
 

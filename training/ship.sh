@@ -11,7 +11,7 @@
 #
 # Environment: PYTHON (default .venv/bin/python), GEODISTILL_DATA (default ./data), GEODISTILL_RUNS
 # (default ./runs), RESULTS (evaluation JSON folder, default docs/results), STAGES (default: all, in order
-# data weak orientation distill export evaluate curves), WEAK_SEEDS (default 2023-2027).
+# data weak orientation distill ccvpe export evaluate curves), WEAK_SEEDS (default 2023-2027).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +19,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA=$(realpath -m "${GEODISTILL_DATA:-data}")   # absolute: relative --out paths would resolve under the data root
 RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
-STAGES=${STAGES:-"data weak orientation distill export evaluate curves"}
+STAGES=${STAGES:-"data weak orientation distill ccvpe export evaluate curves"}
 WEAK_SEEDS=${WEAK_SEEDS:-"2023 2024 2025 2026 2027"}   # the weak stage trains one run per seed
 CONFIGS=training/configs
 TIER=${TIER:-medium}              # generator difficulty of the shipped data (docs/results.md explains why not hard)
@@ -75,6 +75,10 @@ if want weak; then
 fi
 want orientation && train "$CONFIGS/shipped_orientation.yaml" shipped_orientation
 want distill && train "$CONFIGS/shipped_distill.yaml" shipped_distill
+if want ccvpe; then  # the CCVPE base (supervised, pose labels) and GeoDistill on it (docs/method.md §13)
+    train "$CONFIGS/shipped_ccvpe.yaml" shipped_ccvpe
+    train "$CONFIGS/shipped_ccvpe_distill.yaml" shipped_ccvpe_distill
+fi
 
 if want export; then
     log "export (fp16 weights, no optimizer state)"

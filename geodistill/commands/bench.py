@@ -3,8 +3,9 @@
 Rows (median of ``--repeats`` timed runs after one warm-up): masked NCC by FFT versus the direct grouped
 convolution at the paper's level-2 sizes; single-pair latency and batched pairs/s of the default model at its own
 input sizes (the shipped checkpoint when there is one, else random weights of the same architecture); peak memory;
-one weak training step; one distillation step; synthetic-world generation. A row that cannot run prints ``n/a`` and
-the reason. ``--quick`` uses the CPU-scale preset (tiny backbone, 64x128 panorama, 128 px tile) so the whole table
+one weak training step; one distillation step; the CCVPE base's latency, throughput and supervised step
+(the shipped ``checkpoints/ccvpe_geodistill_student`` when there is one); synthetic-world generation. A row
+that cannot run prints ``n/a`` and the reason. ``--quick`` uses the CPU-scale preset (tiny backbone, 64x128 panorama, 128 px tile) so the whole table
 takes seconds (it skips the paper-size correlation, whose direct path alone takes seconds per run). Each row is
 printed as soon as it is measured.
 """
@@ -25,6 +26,7 @@ from typing import Callable, Iterator
 from geodistill.config import without_pretrained
 
 HELP = "measure speed and memory and print a table"
+QUICK_CCVPE = {"match_strides": [16, 8], "descriptor_channels": [16, 8], "azimuth_bins": 8, "output_stride": 2}
 QUICK_OVERRIDES = {
     "model": {"backbone": "tiny_cnn", "decoder_width": 32, "level_channels": [32, 16, 8]},
     "data": {"pano_height": 64, "sat_size": 128},
@@ -218,6 +220,49 @@ def inference_rows(args, device) -> list[BenchRow]:
     return rows
 
 
+def choose_ccvpe_model(args) -> BenchModel:
+    """The CCVPE rows' model: the shipped CCVPE student (``checkpoints/ccvpe_geodistill_student``) unless
+    ``--quick`` or ``--config`` is given (or it is missing), else the CCVPE base at the measured model's input sizes
+    (random init; with ``--quick`` matched at strides 16 and 8, which the tiny backbone has)."""
+    from geodistill import settings
+    from geodistill.studio import CCVPE_STUDENT
+
+    shipped = settings.checkpoints_dir() / CCVPE_STUDENT
+    if not args.quick and not args.config and (shipped / "config.json").is_file():
+        from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
+        from geodistill.config import config_from_dict
+
+        folder = resolve_checkpoint(shipped)
+        return BenchModel(config_from_dict(read_checkpoint_meta(folder)["config"]), f"checkpoint {folder}", folder)
+    config = copy.deepcopy(args.bench_model.config)
+    if config.model.architecture != "ccvpe":
+        config.model.architecture = "ccvpe"
+        if args.quick:
+            for key, value in QUICK_CCVPE.items():
+                setattr(config.model.ccvpe, key, value)
+    return BenchModel(config, f"CCVPE at {args.bench_model.description.split(',')[0]}'s sizes, random init")
+
+
+def ccvpe_rows(args, device) -> Iterator[BenchRow]:
+    """Latency (heading unknown: the full circle) and throughput of the CCVPE base, and one supervised step."""
+    model = choose_ccvpe_model(args)
+    localizer = _localizer(model, device)
+    size = f"pano {2 * localizer.pano_height}x{localizer.pano_height}, tile {localizer.sat_size}"
+    single = random_samples(1, localizer.pano_height, localizer.sat_size)[0]
+    batch = random_samples(args.batch_size, localizer.pano_height, localizer.sat_size, seed=1)
+    latency = time_median(lambda: localizer.predict(single), args.repeats, device)
+    yield BenchRow("ccvpe single pair latency", size, format_seconds(latency),
+                   f"{model.description}, heading over the full circle, with heatmap; target <= 100 ms")
+    batched = time_median(lambda: localizer.predict_batch(batch, with_heatmap=False), args.repeats, device)
+    yield BenchRow("ccvpe batched throughput", f"batch {args.batch_size}", f"{args.batch_size / batched:.1f} pairs/s",
+                   f"{format_seconds(batched)} per batch")
+    config = without_pretrained(model.config)
+    config.train.task, config.train.batch_size = "supervised", args.batch_size
+    step, _ = _task_step_time(config, args, device)
+    yield BenchRow("ccvpe supervised step", f"batch {args.batch_size}, {size}", format_seconds(step),
+                   config.model.backbone)
+
+
 def peak_rss_row() -> BenchRow:
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     return BenchRow("peak memory (process)", "whole run so far", f"{peak_mib:.0f} MiB", "ru_maxrss (CPU RSS)")
@@ -328,7 +373,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"median of {args.repeats} runs after one warm-up{'; quick (CPU-scale) sizes' if args.quick else ''}\n")
     print(table_header(), flush=True)
     sections = (("correlation", correlation_rows), ("single pair latency", inference_rows),
-                ("weak training step", training_rows), ("peak memory", lambda *_: [peak_rss_row()]),
+                ("weak training step", training_rows), ("ccvpe", ccvpe_rows),
+                ("peak memory", lambda *_: [peak_rss_row()]),
                 ("synthetic generation", synthetic_rows))
     for name, builder in sections:
         for row in _section(name, builder, args, device):

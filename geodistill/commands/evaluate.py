@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orientation", choices=("aligned", "45", "unknown"), default="aligned",
                         help="query headings: aligned, uniform +-45 deg, or unknown (0-360 deg)")
     parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
-                        help="orientation estimator for --orientation 45/unknown (default: checkpoints/orientation)")
+                        help="orientation estimator for --orientation 45/unknown (default: checkpoints/orientation); "
+                             "a CCVPE checkpoint estimates its own heading and needs none")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N queries only")
     parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="queries per forward pass")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
@@ -60,7 +61,7 @@ def default_orientation_checkpoint() -> Path | None:
 def _load_localizer(args):
     from geodistill.config import ExperimentConfig
     from geodistill.errors import CheckpointError
-    from geodistill.inference import Localizer, TileCentreBaseline
+    from geodistill.inference import Localizer, TileCentreBaseline, checkpoint_estimates_heading
 
     if is_baseline(args.checkpoint):
         if args.role is not None:
@@ -68,7 +69,10 @@ def _load_localizer(args):
         data = ExperimentConfig().data
         return TileCentreBaseline(data.pano_height, data.sat_size), "tile centre (no model)", None
     orientation_checkpoint = None
-    if args.orientation != "aligned":
+    if checkpoint_estimates_heading(args.checkpoint):
+        if args.orientation_checkpoint:
+            logger.info("%s estimates its own heading: the orientation checkpoint is not used", args.checkpoint)
+    elif args.orientation != "aligned":
         orientation_checkpoint = args.orientation_checkpoint or default_orientation_checkpoint()
         if orientation_checkpoint is None:
             raise CheckpointError(f"--orientation {args.orientation} needs an orientation model: pass "

@@ -6,6 +6,10 @@ continuous: pixel i covers [i, i+1)). A known camera position (``--gt-latlon`` o
 metres. ``--pairs CSV`` reads one pair per row with columns ``pano,sat`` plus ``mpp`` or ``zoom``, optional
 ``lat,lon`` (tile centre) and ``gt_lat,gt_lon`` or ``gt_u,gt_v`` (true camera position, to report errors and a
 summary: mean, median, recall@1/3/5 m); relative paths are taken from the CSV's folder.
+
+Headings: a CCVPE checkpoint estimates its own (full circle) and reports a heading confidence; a G2SWeakly
+checkpoint uses the orientation model. ``--heading-prior DEG --heading-range DEG`` keeps the estimate within the
+prior's window; ``--no-orientation`` takes the panoramas as north-aligned.
 """
 
 from __future__ import annotations
@@ -61,7 +65,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
                         help="orientation estimator for unaligned panoramas (default: checkpoints/orientation)")
     parser.add_argument("--no-orientation", action="store_true",
-                        help="treat the panoramas as north-aligned even when an orientation model is available")
+                        help="treat the panoramas as north-aligned even when the heading could be estimated")
+    parser.add_argument("--heading-prior", type=float, default=None, metavar="DEG",
+                        help="prior heading of the panorama centre line, degrees clockwise from north: the estimate "
+                             "stays within --heading-range of it (a CCVPE model searches only there)")
+    parser.add_argument("--heading-range", type=float, default=None, metavar="DEG",
+                        help="half range of --heading-prior in degrees, 0-180 (default 0: the prior is the heading)")
     parser.add_argument("--fov", type=float, default=None, metavar="DEG", help="use only this field of view")
     parser.add_argument("--fov-center", type=float, default=0.0, metavar="DEG",
                         help="centre of the --fov window, degrees clockwise from the panorama centre line")
@@ -187,7 +196,7 @@ def _specs_from_args(args) -> list[PairSpec]:
 def _load_localizer(args):
     from geodistill import settings
     from geodistill.errors import CheckpointError
-    from geodistill.inference import Localizer
+    from geodistill.inference import Localizer, checkpoint_estimates_heading
     from geodistill.studio import DEFAULT_LOCALIZER, DEFAULT_ORIENTATION, shipped_checkpoint
 
     checkpoint = args.checkpoint or shipped_checkpoint(DEFAULT_LOCALIZER)
@@ -196,7 +205,7 @@ def _load_localizer(args):
             f"no --checkpoint given and no default model at {settings.checkpoints_dir() / DEFAULT_LOCALIZER}; "
             "pass --checkpoint PATH (a checkpoint or a run folder from `python -m geodistill train`)")
     orientation = None
-    if not args.no_orientation:
+    if not args.no_orientation and (args.orientation_checkpoint or not checkpoint_estimates_heading(checkpoint)):
         orientation = args.orientation_checkpoint or shipped_checkpoint(DEFAULT_ORIENTATION)
     return Localizer.from_checkpoint(checkpoint, role=args.role, device=args.device,
                                      orientation_checkpoint=orientation)
@@ -240,7 +249,9 @@ def _describe(spec: PairSpec, prediction) -> str:
     if prediction.latlon is not None:
         details.append(f"lat/lon {prediction.latlon[0]:.7f}, {prediction.latlon[1]:.7f}")
     if prediction.heading_deg is not None:
-        details.append(f"heading {prediction.heading_deg:.1f} deg")
+        sureness = "" if prediction.heading_confidence is None else \
+            f" (heading confidence {prediction.heading_confidence:.2f})"
+        details.append(f"heading {prediction.heading_deg:.1f} deg{sureness}")
     details.append(f"confidence {prediction.confidence:.3f}")
     if prediction.error_m is not None:
         details.append(f"error {prediction.error_m:.2f} m")
@@ -262,6 +273,22 @@ def describe_summary(summary: dict, pairs: int) -> str:
             f"median {summary['median_m']:.2f} m, {recalls}")
 
 
+def check_heading_prior(args: argparse.Namespace) -> None:
+    """Refuse a heading range without a prior, non-finite values, a range outside [0, 180] and a prior for
+    panoramas declared north-aligned."""
+    from geodistill.cli import UserError
+
+    if args.heading_range is not None and args.heading_prior is None:
+        raise UserError("--heading-range needs --heading-prior DEG")
+    if args.heading_prior is not None and not math.isfinite(args.heading_prior):
+        raise UserError(f"--heading-prior must be a finite number of degrees, got {args.heading_prior:g}")
+    if args.heading_range is not None and not 0.0 <= args.heading_range <= 180.0:
+        raise UserError(f"--heading-range must be between 0 and 180 degrees, got {args.heading_range:g}")
+    if args.heading_prior is not None and args.no_orientation:
+        raise UserError("--heading-prior and --no-orientation contradict each other: --no-orientation takes the "
+                        "panoramas as north-aligned")
+
+
 def run(args: argparse.Namespace) -> int:
     from geodistill.cli import UserError
     from geodistill.evaluation import summarize_errors
@@ -274,13 +301,16 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--fov-center needs --fov DEG")
     if args.hfov is not None and not 0.0 < args.hfov < 180.0:
         raise UserError(f"--hfov must be between 0 and 180 degrees, got {args.hfov:g}")
+    check_heading_prior(args)
     specs = _specs_from_args(args)
     check_files_exist(specs)
     localizer = _load_localizer(args)
     results, errors = [], []
     for spec in specs:
         prediction = localizer.predict(_sample_for(spec, args, localizer), fov_deg=args.fov,
-                                       fov_center_deg=args.fov_center)
+                                       fov_center_deg=args.fov_center,
+                                       estimate_heading=False if args.no_orientation else None,
+                                       heading_prior_deg=args.heading_prior, heading_range_deg=args.heading_range)
         if prediction.error_m is not None:
             errors.append(prediction.error_m)
         if args.json:
@@ -291,7 +321,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         document = {"checkpoint": localizer.source, "role": localizer.role,
                     "orientation_checkpoint": localizer.orientation_source or None,
-                    "fov_deg": args.fov, "fov_center_deg": args.fov_center if args.fov is not None else None}
+                    "fov_deg": args.fov, "fov_center_deg": args.fov_center if args.fov is not None else None,
+                    "heading_prior_deg": args.heading_prior,
+                    "heading_range_deg": args.heading_range if args.heading_prior is not None else None}
         document["predictions" if args.pairs else "prediction"] = results if args.pairs else results[0]
         if args.pairs:
             document["summary"] = summary

@@ -19,11 +19,14 @@ def test_quick_bench_prints_a_table(capsys, monkeypatch, tmp_path):
     assert "machine:" in out and f"torch {torch.__version__}" in out and "device: cpu" in out
     assert "median of 5 runs" in out
     for item in ("model: CPU-scale preset", "correlation FFT vs direct", "single pair latency", "batched throughput",
-                 "peak memory", "weak training step", "distillation step", "synthetic"):
+                 "peak memory", "weak training step", "distillation step", "synthetic", "ccvpe single pair latency",
+                 "ccvpe batched throughput", "ccvpe supervised step"):
         assert item in out
     latency = next(line for line in out.splitlines() if line.startswith("single pair latency"))
     assert " ms" in latency or " s " in latency
     assert "pairs/s" in out and "MiB" in out
+    ccvpe = next(line for line in out.splitlines() if line.startswith("ccvpe single pair latency"))
+    assert "n/a" not in ccvpe and "n/a" not in next(line for line in out.splitlines() if "ccvpe supervised" in line)
 
 
 def test_correlation_rows_report_speed_up(monkeypatch):

@@ -32,3 +32,27 @@ def test_outputs_are_written_into_new_folders(tmp_path, capsys):
                  "--no-progress", "--json", str(summary), "--per-sample", str(rows)])
     assert code == 0, capsys.readouterr().err
     assert summary.is_file() and len(rows.read_text().splitlines()) == 3
+
+
+def test_a_ccvpe_checkpoint_evaluates_unknown_headings_without_an_orientation_model(tmp_path, capsys, monkeypatch):
+    import torch
+
+    from geodistill.checkpoint import save_checkpoint
+    from geodistill.config import config_from_dict
+    from geodistill.models.ccvpe import CcvpeNet
+
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path / "no_shipped_models"))
+    config = config_from_dict({
+        "model": {"architecture": "ccvpe", "backbone": "tiny_cnn", "pretrained": False, "allow_random_init": True,
+                  "ccvpe": {"azimuth_bins": 4, "match_strides": [16, 8], "descriptor_channels": [8, 8],
+                            "output_stride": 4}},
+        "data": {"pano_height": 32, "sat_size": 64}})
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ccvpe", config, {"model": CcvpeNet(config.model).state_dict()},
+                    {"task": "supervised", "role": "supervised"})
+    for orientation in ("unknown", "45"):
+        code = main(["evaluate", "--checkpoint", str(tmp_path / "ccvpe"), "--data", str(samples_root()), "--area",
+                     "cross", "--limit", "2", "--no-progress", "--orientation", orientation, "--fov", "180"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.err
+        assert f"orientation={orientation}" in captured.out and "heading error: mean" in captured.out

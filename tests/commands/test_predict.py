@@ -104,6 +104,12 @@ def test_pairs_csv(files, capsys):
     (["--pairs", "{d}/infinite.csv"], "line 2: column 'gt_lat' must be a finite number, got 'inf'"),
     (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--fov", "90", "--fov-center", "nan"],
      "--fov-center must be a finite"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--heading-range", "10"],
+     "--heading-range needs --heading-prior"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--heading-prior", "10",
+      "--heading-range", "200"], "between 0 and 180"),
+    (["--pano", "{d}/pano.png", "--sat", "{d}/sat.png", "--mpp", "0.5", "--heading-prior", "10", "--no-orientation"],
+     "contradict"),
 ])
 def test_bad_inputs_exit_2_with_a_clear_message(files, capsys, argv, message):
     (files / "bad.csv").write_text("pano,sat\npano.png,sat.png\n")
@@ -223,3 +229,33 @@ def test_pinhole_photo_with_hfov(files, capsys):
     prediction = json.loads(out)["prediction"]
     assert prediction["visible_fraction"] == pytest.approx(60 / 360, abs=0.02)
     assert prediction["lat"] == pytest.approx(-33.8568, abs=1e-3)
+
+
+def test_a_ccvpe_checkpoint_reports_its_heading_with_a_confidence_and_honours_a_prior(files, capsys, tmp_path):
+    from geodistill.models.ccvpe import CcvpeNet
+
+    config = config_from_dict({**TINY, "model": {**TINY["model"], "architecture": "ccvpe",
+                                                 "ccvpe": {"azimuth_bins": 4, "match_strides": [16, 8],
+                                                           "descriptor_channels": [8, 8], "output_stride": 4}}})
+    torch.manual_seed(0)
+    save_checkpoint(files / "ccvpe" / "best", config, {"model": CcvpeNet(config.model).state_dict()},
+                    {"task": "supervised", "role": "supervised"})
+    # the shipped orientation model is not loaded for a model that estimates its own heading (this one would fail)
+    (tmp_path / "shipped" / "orientation").mkdir(parents=True)
+    (tmp_path / "shipped" / "orientation" / "config.json").write_text("{}")
+    common = ["--checkpoint", files / "ccvpe", "--pano", files / "pano.png", "--sat", files / "sat.png", "--mpp",
+              "0.5", "--device", "cpu"]
+    code, out, err = run_cli(capsys, *common, "--json", "--heading-prior", "123.5")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["role"] == "supervised" and document["orientation_checkpoint"].startswith("the CCVPE model")
+    assert document["prediction"]["heading_deg"] == pytest.approx(123.5, abs=1e-3)
+    assert 0.0 <= document["prediction"]["heading_confidence"] <= 1.0 + 1e-6
+    assert (document["heading_prior_deg"], document["heading_range_deg"]) == (123.5, None)
+    code, out, err = run_cli(capsys, *common, "--heading-prior", "10", "--heading-range", "30")
+    assert code == 0, err
+    heading = float(out.split("heading ")[1].split(" deg")[0])
+    assert min(abs(heading - 10.0), 360.0 - abs(heading - 10.0)) <= 30.05 and "heading confidence" in out
+    code, out, err = run_cli(capsys, *common, "--json", "--no-orientation")
+    assert code == 0, err
+    assert json.loads(out)["prediction"]["heading_deg"] is None  # taken as north-aligned, not estimated
