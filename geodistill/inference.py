@@ -26,7 +26,13 @@ import numpy as np
 import torch
 
 from geodistill import keys
-from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role, resolve_checkpoint
+from geodistill.checkpoint import (
+    load_checkpoint,
+    load_state_dict_checked,
+    network_for_role,
+    read_checkpoint_meta,
+    resolve_checkpoint,
+)
 from geodistill.config import ExperimentConfig, OrientationConfig, without_pretrained
 from geodistill.data.images import resize_column_mask, resize_image
 from geodistill.errors import CheckpointError, GeoDistillError
@@ -482,8 +488,6 @@ def _centre_heatmap(tile_size: int) -> np.ndarray:
 def checkpoint_estimates_heading(path: str | Path) -> bool:
     """Whether a localizer checkpoint (or run folder) holds a network that estimates its own heading (CCVPE),
     read from its ``config.json`` without loading weights."""
-    from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
-
     document = read_checkpoint_meta(resolve_checkpoint(path))
     model = document["config"].get("model", {}) if isinstance(document["config"], dict) else {}
     return model.get("architecture", "g2sweakly") == "ccvpe"
