@@ -79,7 +79,8 @@ def heading_choices() -> list[tuple[str, str]]:
 def startup_message() -> str:
     if studio.shipped_checkpoint(studio.DEFAULT_LOCALIZER):
         return "Using the shipped GeoDistill student (and teacher/orientation models where shipped)."
-    return ("**No trained checkpoint in `checkpoints/`.** The app uses an untrained model (pretrained backbone, "
+    return (f"**No trained checkpoint in `{settings.checkpoints_dir()}`** (the checkpoints folder; "
+            "`GEODISTILL_CHECKPOINTS` chooses another). The app uses an untrained model (pretrained backbone, "
             "random decoders), so its heatmaps are not meaningful yet; train one in the Train tab.")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import app
 import app_handlers as handlers
-from geodistill import studio
+from geodistill import settings, studio
 from geodistill.config import ExperimentConfig
 
 
@@ -74,7 +74,8 @@ def test_four_tabs_in_order():
 def test_empty_checkpoints_fall_back_to_the_untrained_model():
     assert handlers.model_choices()[-1][1] == handlers.UNTRAINED
     assert all(not value.startswith("shipped:") for _, value in handlers.model_choices())
-    assert "No trained checkpoint" in handlers.startup_message()
+    assert f"No trained checkpoint in `{settings.checkpoints_dir()}`" in handlers.startup_message()
+    assert "`checkpoints/`" not in handlers.startup_message()  # the root GEODISTILL_CHECKPOINTS points at
     teacher, student = studio.teacher_and_student(handlers.UNTRAINED, "45")
     assert teacher is student is studio.MODELS.get(None)  # built once, cached
 
