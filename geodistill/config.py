@@ -3,10 +3,11 @@
 Layering is *defaults <- YAML file(s) <- command-line overrides*. A YAML recipe holds only the keys it
 changes and may name another recipe to start from with ``base: other.yaml`` (relative to its own
 folder). ``preset: faithful`` (or ``clean``) in a layer first sets every flag of :data:`PRESETS` to the
-reference's (or the clean) behaviour; the layer's other keys and later layers still override them. Overrides use dotted keys (``optim.lr=3e-4``, ``data.area=same``); every value is checked
-against the field's type, booleans are parsed explicitly (``true/false/yes/no/1/0``) and unknown
-keys are errors that list the valid ones. :func:`load_config` also refuses numbers a run cannot use
-(:func:`check_ranges`: ``train.epochs=0``, ``optim.lr=-1`` ...).
+reference's (or the clean) behaviour; the layer's other keys and later layers still override them.
+Overrides use dotted keys (``optim.lr=3e-4``, ``data.area=same``); every value is checked against the
+field's type, booleans are parsed explicitly (``true/false/yes/no/1/0``) and unknown keys are errors that
+list the valid ones. :func:`load_config` also refuses numbers a run cannot use (:func:`check_ranges`:
+``train.epochs=0``, ``optim.lr=-1`` ...).
 """
 
 from __future__ import annotations
