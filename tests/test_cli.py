@@ -68,6 +68,10 @@ def test_a_negative_coordinate_pair_is_the_value_of_the_option_before_it():
     args = build_parser().parse_args(attach_negative_values(
         ["predict", "--pano", "p", "--sat", "s", "--mpp", "1", "--sat-latlon", "-33.86,-151.21"]))
     assert args.sat_latlon == "-33.86,-151.21"
+    args = build_parser().parse_args(attach_negative_values(
+        ["predict", "--pano", "p", "--sat", "s", "--mpp", "1", "--gt-px", "-1.5,2", "--fov", "90", "--fov-center",
+         "-45", "--heading-prior", "-30"]))
+    assert (args.gt_px, args.fov_center, args.heading_prior) == ("-1.5,2", -45.0, -30.0)
 
 
 @pytest.mark.parametrize("argv, level", [
