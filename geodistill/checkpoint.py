@@ -6,7 +6,9 @@ A checkpoint is a folder, never a pickle of objects:
   (``model.`` for weak and orientation checkpoints, ``teacher.`` and ``student.`` for distillation).
 - ``config.json``: ``{"format": "geodistill-checkpoint", "version": 1, "geodistill_version", "task",
   "role", "deploy" (distillation only), "config": <resolved ExperimentConfig>, "metrics", "epoch", "step",
-  "created"}``.
+  "created"}``, plus optionally ``"calibration"`` (the confidence calibrator per role,
+  :mod:`geodistill.calibration`) and ``"packaged_weights"`` (shipped checkpoints: the frozen backbone is not
+  stored but loaded from its installed package, whose weights file must have the recorded sha256).
 - ``train_state.pt`` (run checkpoints only): optimizer, scheduler, step, epoch, RNG and sampler state,
   made of tensors, dicts, lists, strings and numbers only, read back with ``torch.load(weights_only=True)``.
 
@@ -33,7 +35,8 @@ import torch
 from geodistill import __version__
 from geodistill import settings
 from geodistill.config import ConfigError, ExperimentConfig, config_from_dict, config_to_dict
-from geodistill.errors import CheckpointError
+from geodistill.errors import CheckpointError, WeightsUnavailableError
+from geodistill.models.backbones import packaged_backbone
 
 logger = logging.getLogger("geodistill.checkpoint")
 
@@ -44,6 +47,8 @@ CONFIG_FILE = "config.json"
 TRAIN_STATE_FILE = "train_state.pt"
 NETWORKS = ("model", "teacher", "student")
 ROLES = ("weak", "teacher", "student", "orientation", "supervised")
+PACKAGED_WEIGHTS = "packaged_weights"  # config.json: tensors not stored because they come from an installed package
+BACKBONE_PREFIX = "backbone."
 
 
 @dataclass
@@ -193,6 +198,91 @@ def save_checkpoint(
     return path
 
 
+def update_checkpoint_meta(path: str | Path, updates: dict[str, Any]) -> Path:
+    """Set top-level entries of a checkpoint's ``config.json`` (not ``config``, ``format`` or ``version``),
+    leaving the weights untouched. The file is replaced atomically (temporary sibling, then rename)."""
+    path = resolve_checkpoint(path)
+    document = read_checkpoint_meta(path)
+    protected = sorted(set(updates) & {"config", "format", "version", "task", "role"})
+    if protected:
+        raise ValueError(f"{protected} cannot be changed after training")
+    document.update(_json_safe(updates))
+    file = path / CONFIG_FILE
+    tmp = file.with_name(f".{CONFIG_FILE}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(json.dumps(document, indent=2))
+        os.replace(tmp, file)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path)
+    return file
+
+
+def strip_packaged_backbone(state_dicts: dict[str, dict[str, torch.Tensor]], config: ExperimentConfig,
+                            ) -> tuple[dict[str, dict[str, torch.Tensor]], dict | None]:
+    """Leave out the frozen backbone of every localizer network when it is exactly the installed package's weights
+    (rounded to the stored dtype), so that a checkpoint holds only what training changed.
+
+    Returns:
+        ``(state_dicts, entry)``: without the ``backbone.`` tensors and the :data:`PACKAGED_WEIGHTS` entry for
+        ``config.json`` (backbone, package, sha256 of its weights file, dtype), or the input unchanged and None
+        when the backbone is trained, comes from another file or differs from the package.
+    """
+    model = config.model
+    if not model.freeze_backbone or model.weights_path or not state_dicts:
+        return state_dicts, None
+    if not all(any(name.startswith(BACKBONE_PREFIX) for name in state) for state in state_dicts.values()):
+        return state_dicts, None
+    try:
+        packaged, source = packaged_backbone(model.backbone)
+    except WeightsUnavailableError as error:
+        logger.info("the backbone stays in the checkpoint: %s", error)
+        return state_dicts, None
+    dtypes = {tensor.dtype for state in state_dicts.values() for name, tensor in state.items()
+              if name.startswith(BACKBONE_PREFIX) and tensor.is_floating_point()}
+    if len(dtypes) != 1:
+        return state_dicts, None
+    dtype = dtypes.pop()
+    expected = {BACKBONE_PREFIX + name: _as_stored(tensor, dtype) for name, tensor in packaged.items()}
+    for network, state in state_dicts.items():
+        stored = {name: tensor for name, tensor in state.items() if name.startswith(BACKBONE_PREFIX)}
+        if stored.keys() != expected.keys() or not all(torch.equal(stored[k], expected[k]) for k in stored):
+            logger.warning("the %s network's backbone differs from the %s weights; it stays in the checkpoint",
+                           network, source["package"])
+            return state_dicts, None
+    stripped = {network: {name: tensor for name, tensor in state.items() if not name.startswith(BACKBONE_PREFIX)}
+                for network, state in state_dicts.items()}
+    entry = {"prefix": BACKBONE_PREFIX, "backbone": source["backbone"], "package": source["package"],
+             "sha256": source["sha256"], "dtype": str(dtype).replace("torch.", "")}
+    return stripped, entry
+
+
+def _as_stored(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return tensor.to(dtype) if tensor.is_floating_point() else tensor
+
+
+def _restore_packaged_backbone(state_dicts: dict[str, dict[str, torch.Tensor]], entry: dict, weights: Path) -> None:
+    """Put the backbone left out by :func:`strip_packaged_backbone` back into every network, from its package."""
+    package = entry.get("package", "?")
+    try:
+        packaged, source = packaged_backbone(entry["backbone"])
+        dtype = getattr(torch, entry["dtype"])
+        prefix = entry["prefix"]
+    except WeightsUnavailableError as error:
+        raise CheckpointError(f"{weights}: the frozen backbone is not stored in the checkpoint but loaded from the "
+                              f"{package} package, which cannot be used: {error}") from error
+    except (KeyError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{weights.parent / CONFIG_FILE}: damaged {PACKAGED_WEIGHTS!r} entry ({error!r})") from error
+    if source["sha256"] != entry.get("sha256"):
+        raise CheckpointError(
+            f"{weights}: the frozen backbone comes from the {package} package, whose weights file had sha256 "
+            f"{entry.get('sha256')} when the checkpoint was exported; the installed {source['file']} has "
+            f"{source['sha256']}. Install the package version of requirements.txt (other weights would change "
+            "every prediction)")
+    for state in state_dicts.values():
+        state.update({prefix + name: _as_stored(tensor, dtype) for name, tensor in packaged.items()})
+
+
 def read_checkpoint_meta(path: str | Path) -> dict:
     """Read and check ``config.json`` of a checkpoint folder (cheap: no weights are read)."""
     path = Path(path)
@@ -247,6 +337,8 @@ def load_checkpoint(path: str | Path, train_state: bool = False) -> Checkpoint:
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{weights}: damaged or not a safetensors file ({error})") from error
     state_dicts = _unflatten(flat, weights)
+    if document.get(PACKAGED_WEIGHTS):
+        _restore_packaged_backbone(state_dicts, document[PACKAGED_WEIGHTS], weights)
     state = None
     if train_state:
         state = load_train_state(path)

