@@ -26,6 +26,7 @@ SUBCOMMANDS = {
     "train": ("geodistill.commands.train", "train a weak baseline, GeoDistill or the orientation estimator"),
     "evaluate": ("geodistill.commands.evaluate", "evaluate a checkpoint on a dataset split"),
     "predict": ("geodistill.commands.predict", "localize a panorama in a satellite tile"),
+    "calibrate": ("geodistill.commands.calibrate", "fit or measure a checkpoint's confidence (chance within 5 m)"),
     "bench": ("geodistill.commands.bench", "measure speed and memory and print a table"),
 }
 

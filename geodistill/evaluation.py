@@ -45,7 +45,7 @@ YAW_STREAM = 2
 ProgressCallback = Callable[[int, int], None]
 
 CSV_COLUMNS = (  # u_pred..v_gt: pixels of the tile as fed to the model; *_file_px: pixels of the tile file
-    "index", "panorama", "city", "u_pred", "v_pred", "u_gt", "v_gt", "error_m", "confidence",
+    "index", "panorama", "city", "u_pred", "v_pred", "u_gt", "v_gt", "error_m", "confidence", "peak_probability",
     "heading_true_deg", "heading_pred_deg", "heading_error_deg", "fov_deg", "fov_center_deg",
     "u_pred_file_px", "v_pred_file_px", "u_gt_file_px", "v_gt_file_px", "east_pred_m", "north_pred_m",
     "east_gt_m", "north_gt_m", "tile_file_px",
@@ -326,7 +326,9 @@ def _row(index: int, sample: dict, prediction: Prediction, fov_deg: float | None
         "u_gt": round(float(uv_gt[0]), 3),
         "v_gt": round(float(uv_gt[1]), 3),
         "error_m": float(prediction.error_m),
-        "confidence": round(float(prediction.confidence), 6),
+        "confidence": None if prediction.confidence is None else round(float(prediction.confidence), 6),
+        "peak_probability": getattr(prediction, "peak_probability", None),
+        "calibration_features": getattr(prediction, "calibration_features", None),
         "heading_true_deg": None if heading_true is None else round(heading_true, 3),
         "heading_pred_deg": None if heading_pred is None else round(heading_pred, 3),
         "heading_error_deg": heading_error,

@@ -2,7 +2,8 @@
 
 ``Localizer.from_checkpoint(path).predict(sample)`` returns a :class:`Prediction`: the camera pixel on the tile *as
 given*, metres east/north of the tile centre, latitude/longitude when the tile is georeferenced, the heading when an
-orientation model is loaded (3-DoF), the probability heatmap resampled onto the tile and a confidence.
+orientation model is loaded (3-DoF), the probability heatmap resampled onto the tile and a calibrated confidence
+(the probability that the prediction is within 5 m, :mod:`geodistill.calibration`) when the checkpoint carries one.
 
 A sample is a dict with the keys of :mod:`geodistill.keys` at any image size; it is resized to the model's input
 (``pano_height`` x ``2 pano_height`` panorama, ``sat_size`` square tile) and the result is mapped back.
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 
 from geodistill import keys
+from geodistill.calibration import Calibrator, confidence_sentence, heatmap_features, is_unreliable
 from geodistill.checkpoint import (
     load_checkpoint,
     load_state_dict_checked,
@@ -62,7 +64,8 @@ class Prediction:
         heading_confidence: how sure the heading estimate is, in [0, 1] (CCVPE: concentration of its heading
             distribution at the predicted location; orientation model: probability of its most likely class), or
             None without an estimate.
-        confidence: peak probability of the heatmap.
+        confidence: calibrated probability that the prediction is within 5 m of the truth, or None when the
+            checkpoint carries no calibration (``python -m geodistill calibrate`` fits one).
         prob_on_tile: (S, S) float32 probability of the score cell under each tile pixel (bilinear; 0 outside the
             search region), S = the given tile side; None when the caller asked for no heatmap.
         scores: (H', W') cosine-similarity map of the localizer.
@@ -72,13 +75,16 @@ class Prediction:
         xy_gt_m: (2,) true metres east/north, or None without ground truth.
         error_m: Euclidean error in metres, or None without ground truth.
         heading_gt_deg: the sample's heading, when it has one.
+        peak_probability: the raw peak probability of the score map (not a calibrated probability).
+        unlike_training: the best match is weaker than nearly every validation query's (out of distribution).
+        calibration_features: the inputs of the confidence (:func:`geodistill.calibration.heatmap_features`).
     """
 
     uv: np.ndarray
     xy_m: np.ndarray
     latlon: np.ndarray | None
     heading_deg: float | None
-    confidence: float
+    confidence: float | None
     prob_on_tile: np.ndarray | None
     scores: np.ndarray
     meters_per_pixel: float
@@ -88,6 +94,19 @@ class Prediction:
     error_m: float | None = None
     heading_gt_deg: float | None = None
     heading_confidence: float | None = None
+    peak_probability: float | None = None
+    unlike_training: bool = False
+    calibration_features: dict[str, float] | None = None
+
+    @property
+    def unreliable(self) -> bool:
+        """Low calibrated confidence, or imagery unlike the training imagery."""
+        return is_unreliable(self.confidence, self.unlike_training)
+
+    @property
+    def confidence_text(self) -> str:
+        """The confidence as the user reads it, e.g. ``73 % chance within 5 m`` (plus why it is unreliable)."""
+        return confidence_sentence(self.confidence, self.unlike_training)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no heatmaps)."""
@@ -105,6 +124,10 @@ class Prediction:
             "heading_deg": self.heading_deg,
             "heading_confidence": self.heading_confidence,
             "confidence": self.confidence,
+            "confidence_meaning": self.confidence_text,
+            "unreliable": self.unreliable,
+            "unlike_training": self.unlike_training,
+            "peak_probability": self.peak_probability,
             "meters_per_pixel": self.meters_per_pixel,
             "visible_fraction": float(self.fov_mask.mean()) if self.fov_mask.size else 1.0,
             "uv_gt": listed(self.uv_gt),
@@ -166,7 +189,8 @@ class Localizer:
 
     def __init__(self, model: torch.nn.Module, config: ExperimentConfig, *, device: str | torch.device = "cpu",
                  role: str = "weak", source: str = "", orientation: torch.nn.Module | None = None,
-                 orientation_config: OrientationConfig | None = None, orientation_source: str = "") -> None:
+                 orientation_config: OrientationConfig | None = None, orientation_source: str = "",
+                 calibrator: Calibrator | None = None) -> None:
         self.device = resolve_device(device)
         self.model = model.to(self.device)
         self.config = config
@@ -175,6 +199,7 @@ class Localizer:
         self.orientation = orientation.to(self.device).eval() if orientation is not None else None
         self.orientation_config = orientation_config
         self.orientation_source = orientation_source
+        self.calibrator = calibrator
 
     @property
     def _center_shift(self) -> float:
@@ -251,7 +276,8 @@ class Localizer:
             orientation, orientation_config, orientation_source = load_orientation(orientation_checkpoint)
         logger.info("loaded %s localizer from %s", chosen, folder)
         return cls(model, config, device=device, role=chosen, source=str(folder), orientation=orientation,
-                   orientation_config=orientation_config, orientation_source=orientation_source)
+                   orientation_config=orientation_config, orientation_source=orientation_source,
+                   calibrator=stored_calibrator(checkpoint.meta, chosen, folder))
 
     def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
                 with_heatmap: bool = True, estimate_heading: bool | None = None,
@@ -410,10 +436,16 @@ class Localizer:
         if query.latlon_sat is not None:
             latlon = np.asarray(xy_to_latlon(xy, query.latlon_sat), dtype=np.float64)
         prob = output[keys.PROB][index].detach()
+        scores = output[keys.SCORES][index].detach().float().cpu().numpy()
+        cell_m = _as_tensor(output[keys.CELL_M]).view(-1)
+        cell_m = cell_m[index if cell_m.numel() > 1 else 0]
+        features = heatmap_features(prob.float().cpu().numpy(), scores, float(cell_m),
+                                    float(query.fov_mask.float().mean()))
+        confidence = unlike = None
+        if self.calibrator is not None:
+            confidence, unlike = self.calibrator.confidence(features), self.calibrator.unlike_training(features)
         heatmap = None
         if with_heatmap:
-            cell_m = _as_tensor(output[keys.CELL_M]).view(-1)
-            cell_m = cell_m[index if cell_m.numel() > 1 else 0]
             heatmap = prob_on_tile(prob[None].float(), cell_m, query.mpp_given, query.tile_size, self._center_shift)
             heatmap = heatmap[0].cpu().numpy().astype(np.float32)
         error = None
@@ -424,13 +456,15 @@ class Localizer:
             heading = float(headings[index]) % 360.0
         return Prediction(
             uv=uv, xy_m=xy, latlon=latlon, heading_deg=heading,
-            confidence=float(output[keys.CONFIDENCE][index]),
+            confidence=confidence,
             prob_on_tile=heatmap,
-            scores=output[keys.SCORES][index].detach().float().cpu().numpy(),
+            scores=scores,
             meters_per_pixel=query.mpp_given,
             fov_mask=query.fov_mask_given,
             uv_gt=query.uv_gt, xy_gt_m=query.xy_gt, error_m=error, heading_gt_deg=query.heading_gt,
             heading_confidence=None if heading_confidence is None else float(heading_confidence[index]),
+            peak_probability=float(output[keys.CONFIDENCE][index]), unlike_training=bool(unlike),
+            calibration_features=features,
         )
 
 
@@ -467,7 +501,7 @@ class TileCentreBaseline:
             predictions.append(Prediction(
                 uv=np.full(2, tile_size / 2, dtype=np.float64), xy_m=np.zeros(2), heading_deg=None,
                 latlon=None if latlon_sat is None else np.asarray(xy_to_latlon(np.zeros(2), latlon_sat), np.float64),
-                confidence=0.0, prob_on_tile=heatmap, scores=np.zeros((1, 1), np.float32),
+                confidence=None, prob_on_tile=heatmap, scores=np.zeros((1, 1), np.float32),
                 meters_per_pixel=float(_as_tensor(sample[keys.METERS_PER_PIXEL])), fov_mask=np.ones(width, bool),
                 uv_gt=_as_numpy(sample[keys.UV_GT]) if has_gt and keys.UV_GT in sample else None, xy_gt_m=xy_gt,
                 error_m=None if xy_gt is None else float(np.hypot(*xy_gt)),
@@ -504,6 +538,15 @@ def load_orientation(path: str | Path) -> tuple[torch.nn.Module, OrientationConf
     model = OrientationEstimator(without_pretrained(config).orientation)
     load_state_dict_checked(model, network_for_role(checkpoint), folder / "weights.safetensors")
     return model.eval(), config.orientation, str(folder)
+
+
+def stored_calibrator(meta: dict, role: str, source: str | Path) -> Calibrator | None:
+    """The confidence calibration stored in a checkpoint's ``config.json`` for ``role``, None when there is none."""
+    stored = (meta.get("calibration") or {}).get(role)
+    if stored is None:
+        logger.info("%s has no confidence calibration for the %s network; confidence is not reported", source, role)
+        return None
+    return Calibrator.from_dict(stored, f"{Path(source) / 'config.json'} (calibration of the {role} network)")
 
 
 def _finite_or_none(value) -> float | None:

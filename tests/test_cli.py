@@ -20,9 +20,9 @@ def test_help_lists_every_subcommand():
         [sys.executable, "-m", "geodistill", "--help"], capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    for name in ("synth", "check-data", "train", "evaluate", "predict", "bench"):
+    for name in ("synth", "check-data", "train", "evaluate", "predict", "calibrate", "bench"):
         assert name in result.stdout
-    assert set(SUBCOMMANDS) == {"synth", "check-data", "train", "evaluate", "predict", "bench"}
+    assert set(SUBCOMMANDS) == {"synth", "check-data", "train", "evaluate", "predict", "calibrate", "bench"}
 
 
 def test_every_subcommand_is_implemented():
@@ -39,6 +39,7 @@ def _minimal_args(name: str) -> list[str]:
         "train": ["--config", "x.yaml"],
         "evaluate": ["--checkpoint", "x", "--data", "x"],
         "predict": ["--pano", "p.jpg", "--sat", "s.png", "--mpp", "0.1"],
+        "calibrate": ["--checkpoint", "x", "--data", "x"],
         "bench": [],
     }[name]
 

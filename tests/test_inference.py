@@ -61,7 +61,8 @@ def test_prediction_fields_are_consistent(localizer):
     assert np.allclose(prediction.uv_gt, xy_to_uv(np.array([3.0, -2.0]), 96, 0.75))
     assert prediction.heading_deg is None and prediction.meters_per_pixel == pytest.approx(0.75)
     assert prediction.fov_mask.shape == (96,) and prediction.fov_mask.all()
-    assert 0.0 < prediction.confidence <= 1.0
+    assert prediction.confidence is None and 0.0 < prediction.peak_probability <= 1.0  # no calibration stored
+    assert set(prediction.calibration_features) >= {"logit_peak_mass", "entropy_norm", "fov_fraction", "peak_score"}
     heatmap = prediction.prob_on_tile
     assert heatmap.shape == (96, 96) and heatmap.dtype == np.float32 and heatmap.min() >= 0.0
     assert heatmap.sum() == pytest.approx(1.0, abs=0.05)

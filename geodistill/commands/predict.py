@@ -252,10 +252,10 @@ def _describe(spec: PairSpec, prediction) -> str:
         sureness = "" if prediction.heading_confidence is None else \
             f" (heading confidence {prediction.heading_confidence:.2f})"
         details.append(f"heading {prediction.heading_deg:.1f} deg{sureness}")
-    details.append(f"confidence {prediction.confidence:.3f}")
     if prediction.error_m is not None:
         details.append(f"error {prediction.error_m:.2f} m")
     lines.append("  " + "; ".join(details))
+    lines.append(f"  confidence: {prediction.confidence_text}")
     return "\n".join(lines)
 
 

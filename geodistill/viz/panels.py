@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geodistill import keys
+from geodistill.calibration import confidence_sentence
 from geodistill.viz.bev import bev_on_tile
 from geodistill.viz.heatmap import difference_overlay, draw_localization, heatmap_overlay
 from geodistill.viz.images import to_rgb_uint8
@@ -106,7 +107,8 @@ def _cells(prediction) -> list[str]:
     fov_mask = np.asarray(prediction.fov_mask, dtype=bool)
     visible = 360.0 * float(fov_mask.mean()) if fov_mask.size else 360.0
     return [latlon, f"{prediction.uv[0]:.1f}, {prediction.uv[1]:.1f}", error, heading_text,
-            f"{prediction.confidence:.4f}", f"{visible:.0f}°"]
+            confidence_sentence(prediction.confidence, getattr(prediction, "unlike_training", False)),
+            f"{visible:.0f}°"]
 
 
 ROW_NAMES = ("predicted lat, lon", "pixel (u, v)", "error", "heading", "confidence", "FoV seen")

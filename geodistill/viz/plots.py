@@ -1,4 +1,5 @@
-"""Plots as images: the localization error CDF and training curves read from ``events.jsonl`` records."""
+"""Plots as images: the localization error CDF, training curves read from ``events.jsonl`` records and the
+reliability diagram of a calibrated confidence."""
 
 from __future__ import annotations
 
@@ -115,5 +116,33 @@ def training_curves(events: Iterable[Mapping], title: str = "") -> np.ndarray:
             axis.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=axis.transAxes, color="0.5")
     if title:
         figure.suptitle(title)
+    figure.tight_layout()
+    return figure_to_rgb(figure)
+
+
+def reliability_diagram(curves: Mapping[str, Iterable[Mapping]], tolerance: float = 0.10,
+                        title: str = "Confidence against the observed within-5 m rate") -> np.ndarray:
+    """Predicted confidence (x) against the observed hit rate (y) of equal-count bins, one curve per label.
+
+    Args:
+        curves: ``{label: bins}``, each bin a mapping with ``predicted``, ``observed`` and ``n``
+            (:func:`geodistill.calibration.reliability_bins`).
+        tolerance: half-width of the shaded band around the diagonal (perfect calibration).
+    """
+    figure, (axis,) = _new_figure(6.0, 5.6)
+    diagonal = np.array([0.0, 1.0])
+    axis.fill_between(diagonal, diagonal - tolerance, diagonal + tolerance, color="0.9",
+                      label=f"within ±{100 * tolerance:.0f} points")
+    axis.plot(diagonal, diagonal, color="0.5", linewidth=1.0, linestyle="--", label="perfect calibration")
+    for label, bins in curves.items():
+        bins = list(bins)
+        count = sum(int(b["n"]) for b in bins)
+        axis.plot([b["predicted"] for b in bins], [b["observed"] for b in bins], marker="o",
+                  markersize=4, linewidth=1.2, label=f"{label} (n={count})")
+    axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="predicted confidence (mean of the bin)",
+             ylabel="observed share within 5 m")
+    axis.set_title(title, fontsize=10)
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="upper left")
     figure.tight_layout()
     return figure_to_rgb(figure)
