@@ -29,8 +29,10 @@ def _median_ms(function: Callable[[], torch.Tensor], repeats: int, device: torch
     return statistics.median(timings), result
 
 
-def bench_correlation(repeats: int = 5, device: str | torch.device = "cpu", seed: int = 0) -> list[dict]:
-    """Time the masked NCC both ways at batch 1: 16 channels, 296² satellite features, 118² template.
+def bench_correlation(repeats: int = 5, device: str | torch.device = "cpu", seed: int = 0,
+                      channels: int = PAPER_CHANNELS, sat_side: int = PAPER_SAT_SIDE,
+                      template_side: int = PAPER_TEMPLATE_SIDE) -> list[dict]:
+    """Time the masked NCC both ways at batch 1: by default 16 channels, 296² satellite features, 118² template.
 
     Returns:
         Two rows (dicts): ``name``, ``median_ms``, ``runs``, ``device``; the FFT row also has
@@ -38,10 +40,10 @@ def bench_correlation(repeats: int = 5, device: str | torch.device = "cpu", seed
     """
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
-    f_sat = torch.randn(1, PAPER_CHANNELS, PAPER_SAT_SIDE, PAPER_SAT_SIDE, generator=generator).to(device)
-    template = torch.randn(1, PAPER_CHANNELS, PAPER_TEMPLATE_SIDE, PAPER_TEMPLATE_SIDE, generator=generator).to(device)
-    weight = (torch.rand(1, PAPER_TEMPLATE_SIDE, PAPER_TEMPLATE_SIDE, generator=generator) > 0.3).float().to(device)
-    sizes = f"B=1, C={PAPER_CHANNELS}, {PAPER_SAT_SIDE}² satellite, {PAPER_TEMPLATE_SIDE}² template"
+    f_sat = torch.randn(1, channels, sat_side, sat_side, generator=generator).to(device)
+    template = torch.randn(1, channels, template_side, template_side, generator=generator).to(device)
+    weight = (torch.rand(1, template_side, template_side, generator=generator) > 0.3).float().to(device)
+    sizes = f"B=1, C={channels}, {sat_side}² satellite, {template_side}² template"
     with torch.no_grad():
         fft_ms, fft_result = _median_ms(lambda: masked_ncc(f_sat, template, weight, method="fft"), repeats, device)
         direct_ms, direct_result = _median_ms(lambda: masked_ncc(f_sat, template, weight, method="direct"),
