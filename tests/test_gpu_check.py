@@ -50,6 +50,7 @@ def test_smoke_run_trains_measures_and_writes_the_figures(tmp_path):
     figures = json.loads(report.read_text())
     weak = figures["g2sweakly"]
     assert weak["train"]["steps"] == 2 and weak["train"]["steps_per_s"] > 0 and weak["inference"]["pairs_per_s"] > 0
+    assert figures["ccvpe"]["train"]["steps"] == 2 and figures["ccvpe"]["inference"]["pairs_per_s"] > 0
     assert figures["correlation"]["max_abs_diff"] < 1e-4
     assert "skipped" in figures["torchrun"]
     assert "steps/s" in completed.stdout and "pairs/s" in completed.stdout and "every part ran" in completed.stdout
