@@ -26,6 +26,7 @@ CONFIGS=training/configs
 TIER=${TIER:-medium}              # generator difficulty of the shipped data (docs/results.md explains why not hard)
 TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
 CROSS_SET=$DATA/shipped/sfch      # SanFrancisco + Chicago: cross-area test
+CALIB_SET=$DATA/shipped/calib     # NewYork + Seattle, other worlds (seed 1): fitting the calibrated confidence
 # One thread per process: on a small shared CPU, torch's default thread pool slows every step down.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
 export GEODISTILL_DATA=$DATA GEODISTILL_RUNS=$RUNS
@@ -37,7 +38,7 @@ timed() { local start=$SECONDS; "$@"; log "took $((SECONDS - start)) s: $*"; }
 synth() {  # OUT CITY... : the shared generator settings of the shipped data
     local out=$1; shift
     "$PYTHON" -m geodistill synth --out "$out" --cities "$@" --pano-size 384x192 --tile-size 256 --tier "$TIER" \
-        --seed 0 --workers 2 --no-progress --panos "$PANOS"
+        --seed "${SEED:-0}" --workers 2 --no-progress --panos "$PANOS"
 }
 
 train() {  # RECIPE NAME [key=value ...] : train, or continue an interrupted run
@@ -91,31 +92,38 @@ if want export; then
     "$PYTHON" training/golden_samples.py
 fi
 
-calibrated() {  # CHECKPOINT ROLE : true when its config.json holds a confidence calibration for ROLE
-    "$PYTHON" -c "import json, sys; sys.exit(0 if sys.argv[2] in (json.load(open(sys.argv[1] + '/config.json'))
-        .get('calibration') or {}) else 1)" "$1" "$2"
+localizer_networks() {  # one line "FOLDER ROLE CALIBRATED(0/1)" per shipped localizer network (distillation: both)
+    "$PYTHON" - <<'PY'
+import json, pathlib
+for config in sorted(pathlib.Path("checkpoints").glob("*/config.json")):
+    meta = json.loads(config.read_text())
+    if meta["task"] == "orientation":
+        continue
+    for role in (("teacher", "student") if meta["task"] == "distill" else (meta["role"],)):
+        print(config.parent, role, int(role in (meta.get("calibration") or {})))
+PY
 }
 
 if want calibrate; then
-    # The confidence (P(error <= 5 m)) of every shipped localizer network: fitted on the same-area validation
-    # split at FoV 360/270/180/120/90 (3 windows each), stored in the checkpoint's config.json (export drops it, so
-    # a new export is fitted again), then measured on both test splits at FoV 360/180/90.
+    # The confidence (P(error <= 5 m)) of every shipped localizer network: fitted on a held-out calibration set
+    # (400 panoramas of new NewYork/Seattle worlds, seed 1; used for nothing else) at FoV 360/270/180/120/90 (2
+    # windows each), stored in the checkpoint's config.json (export drops it, so a new export is fitted again), then
+    # measured on both test splits at FoV 360/180/90.
+    [[ -f "$CALIB_SET/synthetic_dataset.json" ]] || PANOS=200 SEED=1 timed synth "$CALIB_SET" NewYork Seattle
     mkdir -p "$RESULTS/calibration"
-    for spec in "weak_baseline weak" "geodistill_teacher teacher" "geodistill_teacher student" \
-                "geodistill_student student" "geodistill_student teacher"; do
-        read -r model role <<< "$spec"
-        role_flag=(); [[ $role != weak ]] && role_flag=(--role "$role")
-        if ! calibrated "checkpoints/$model" "$role"; then
-            timed "$PYTHON" -m geodistill calibrate --checkpoint "checkpoints/$model" "${role_flag[@]}" \
-                --data "$TRAIN_SET" --area same --no-progress
+    localizer_networks | while read -r folder role calibrated; do
+        role_flag=(); [[ $role == teacher || $role == student ]] && role_flag=(--role "$role")
+        if [[ $calibrated == 0 ]]; then
+            timed "$PYTHON" -m geodistill calibrate --checkpoint "$folder" "${role_flag[@]}" --data "$CALIB_SET" \
+                --area same --split all --no-progress < /dev/null
         fi
         for area in cross same; do
             data=$CROSS_SET; [[ $area == same ]] && data=$TRAIN_SET
-            report=$RESULTS/calibration/${model}_${role}_${area}.json
-            [[ -f "$report" && "$report" -nt "checkpoints/$model/config.json" ]] && continue
-            "$PYTHON" -m geodistill calibrate --checkpoint "checkpoints/$model" "${role_flag[@]}" --data "$data" \
-                --area "$area" --measure --no-progress --report "$report" \
-                || log "calibration of $model ($role) misses the 10-point target on $area-area test; see $report"
+            report=$RESULTS/calibration/$(basename "$folder")_${role}_${area}.json
+            [[ -f "$report" && "$report" -nt "$folder/config.json" ]] && continue
+            "$PYTHON" -m geodistill calibrate --checkpoint "$folder" "${role_flag[@]}" --data "$data" --area "$area" \
+                --measure --no-progress --report "$report" < /dev/null \
+                || log "the confidence of $folder ($role) misses the 10-point target on $area-area test; see $report"
         done
     done
     "$PYTHON" training/plot_reliability.py docs/reliability.png "$RESULTS"/calibration/*.json
