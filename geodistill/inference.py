@@ -49,6 +49,7 @@ from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, prob_on_tile
 logger = logging.getLogger("geodistill.inference")
 
 FovArg = float | None | Sequence[float | None]
+HEADING_CONFIDENCE_WINDOW_DEG = 5.0  # an orientation model's heading confidence: its probability within this
 
 
 @dataclass
@@ -62,8 +63,8 @@ class Prediction:
         heading_deg: estimated heading of the panorama centre line (degrees clockwise from north, [0, 360)),
             or None when the heading was not estimated (no orientation model, or ``estimate_heading=False``).
         heading_confidence: how sure the heading estimate is, in [0, 1] (CCVPE: concentration of its heading
-            distribution at the predicted location; orientation model: probability of its most likely class), or
-            None without an estimate.
+            distribution at the predicted location; orientation model: its probability within ±5° of the estimate),
+            or None without an estimate.
         confidence: calibrated probability that the prediction is within 5 m of the truth, or None when the
             checkpoint carries no calibration (``python -m geodistill calibrate`` fits one).
         prob_on_tile: (S, S) float32 probability of the score cell under each tile pixel (bilinear; 0 outside the
@@ -409,11 +410,15 @@ class Localizer:
     def _estimate_headings(self, pano: torch.Tensor, sat: torch.Tensor, priors: list[float | None],
                            ranges: list[float]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(B,) headings in degrees from the orientation model, clamped into each prior's window, and (B,) the
-        probability of the most likely heading class (None when the model gives no class logits)."""
+        probability the model gives to headings within ±5° of its estimate (None when it gives no class logits)."""
         output = self.orientation({keys.PANO: pano, keys.SAT: sat})
         headings = output[keys.HEADING].detach().to(torch.float32).view(-1)
         logits = output.get(keys.HEADING_LOGITS)
-        confidence = None if logits is None else logits.detach().float().softmax(dim=-1).amax(dim=-1)
+        confidence = None
+        if logits is not None:
+            confidence = _mass_near_peak(logits.detach().float().softmax(dim=-1), HEADING_CONFIDENCE_WINDOW_DEG
+                                         / float(self.orientation_config.bin_deg),
+                                         circular=float(self.orientation_config.range_deg) >= 180.0)
         for index, (prior, spread) in enumerate(zip(priors, ranges)):
             if prior is not None:
                 headings[index] = clamp_to_prior(headings[index: index + 1], torch.tensor([prior]),
@@ -517,6 +522,15 @@ def _centre_heatmap(tile_size: int) -> np.ndarray:
     first = tile_size // 2 - 1 + tile_size % 2
     heatmap[first: tile_size // 2 + 1, first: tile_size // 2 + 1] = 1.0
     return heatmap / heatmap.sum()
+
+
+def _mass_near_peak(prob: torch.Tensor, half_width_classes: float, circular: bool) -> torch.Tensor:
+    """(B,) probability within ``half_width_classes`` classes of each row's most likely class (classes wrap around
+    when ``circular``)."""
+    classes = prob.shape[-1]
+    offsets = (torch.arange(classes, device=prob.device).view(1, -1) - prob.argmax(dim=-1, keepdim=True)).abs()
+    distance = torch.minimum(offsets, classes - offsets) if circular else offsets
+    return (prob * (distance <= half_width_classes)).sum(dim=-1)
 
 
 def checkpoint_estimates_heading(path: str | Path) -> bool:

@@ -269,3 +269,21 @@ def test_damaged_checkpoint_is_a_clear_error(tmp_path, localizer):
     _save(tmp_path / "other", other, {"model": localizer.model.state_dict()}, "weak", "weak")
     with pytest.raises(CheckpointError, match="do not fit"):
         Localizer.from_checkpoint(tmp_path / "other")
+
+
+class PeakedHeading(nn.Module):
+    """A +-45 deg estimator whose class probabilities are 0.5 at 10 deg, 0.3 at 13 deg and 0.2 at -40 deg."""
+
+    def forward(self, data):
+        prob = torch.full((90,), 1e-12)
+        prob[55], prob[58], prob[5] = 0.5, 0.3, 0.2  # class k is the 1-deg bin starting at k - 45
+        logits = prob.log().expand(data[keys.PANO].shape[0], -1)
+        return {keys.HEADING: torch.full((logits.shape[0],), 10.5), keys.HEADING_LOGITS: logits}
+
+
+def test_orientation_model_heading_confidence_is_its_mass_within_5_degrees(localizer):
+    three_dof = Localizer(localizer.model, localizer.config, orientation=PeakedHeading(),
+                          orientation_config=tiny_config().orientation)
+    prediction = three_dof.predict(make_sample(pano_height=32, sat_size=64), estimate_heading=True)
+    assert prediction.heading_deg == pytest.approx(10.5)
+    assert prediction.heading_confidence == pytest.approx(0.8, abs=1e-6)

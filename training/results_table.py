@@ -14,9 +14,16 @@ import sys
 from pathlib import Path
 
 MODELS = (("centre", "tile centre (no model)"), ("weak_baseline", "weak baseline"),
-          ("geodistill_teacher", "GeoDistill teacher"), ("geodistill_student", "GeoDistill student"))
+          ("geodistill_teacher", "GeoDistill teacher"), ("geodistill_student", "GeoDistill student"),
+          ("ccvpe_base", "CCVPE base (supervised)"), ("ccvpe_geodistill_teacher", "CCVPE GeoDistill teacher"),
+          ("ccvpe_geodistill_student", "CCVPE GeoDistill student"))
 AREAS = (("cross", "cross-area"), ("same", "same-area"))
 SETTINGS = (("360", "aligned"), ("180", "aligned"), ("360", "45"), ("180", "45"))
+# the CCVPE models estimate their own heading, so they also have the unknown (full-circle) setting
+CCVPE_SETTINGS = SETTINGS + (("360", "unknown"), ("180", "unknown"))
+ORIENTATION_LABELS = {"aligned": "aligned", "45": "±45° (orientation model)", "unknown": "unknown"}
+OWN_ORIENTATION_LABELS = {"aligned": "aligned", "45": "±45° (own heading, prior 0±45°)",
+                          "unknown": "unknown (own heading, full circle)"}
 HEADER = ("| split | model | FoV | orientation | n | mean (m) | median (m) | R@1m | R@3m | R@5m "
           "| heading mean (°) | heading median (°) |\n|---|---|---|---|---|---|---|---|---|---|---|---|")
 
@@ -27,8 +34,8 @@ def _cell(value, percent: bool = False) -> str:
     return f"{100 * value:.1f}%" if percent else f"{value:.2f}"
 
 
-def _row(area_label: str, model_label: str, fov: str, orientation: str, summary: dict) -> str:
-    orientation_label = "aligned" if orientation == "aligned" else "±45° (orientation model)"
+def _row(area_label: str, model_label: str, fov: str, orientation: str, summary: dict, own: bool = False) -> str:
+    orientation_label = (OWN_ORIENTATION_LABELS if own else ORIENTATION_LABELS)[orientation]
     values = [area_label, model_label, f"{fov}°", orientation_label, str(summary["n"]),
               _cell(summary["mean_m"]), _cell(summary["median_m"]), _cell(summary["recall_1m"], True),
               _cell(summary["recall_3m"], True), _cell(summary["recall_5m"], True),
@@ -41,7 +48,8 @@ def table(folder: Path) -> tuple[str, list[str]]:
     lines, missing = [HEADER], []
     for area, area_label in AREAS:
         for model, model_label in MODELS:
-            settings = [("any", "aligned")] if model == "centre" else SETTINGS
+            own = model.startswith("ccvpe")
+            settings = [("any", "aligned")] if model == "centre" else CCVPE_SETTINGS if own else SETTINGS
             for fov, orientation in settings:
                 name = f"centre_{area}" if model == "centre" else f"{model}_{area}_fov{fov}_{orientation}"
                 path = folder / f"{name}.json"
@@ -49,7 +57,8 @@ def table(folder: Path) -> tuple[str, list[str]]:
                     missing.append(path.name)
                     continue
                 summary = json.loads(path.read_text())
-                lines.append(_row(area_label, model_label, "any" if model == "centre" else fov, orientation, summary))
+                lines.append(_row(area_label, model_label, "any" if model == "centre" else fov, orientation, summary,
+                                  own))
     return "\n".join(lines) + "\n", missing
 
 

@@ -88,6 +88,12 @@ if want export; then
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best_teacher" checkpoints/geodistill_teacher
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best" checkpoints/geodistill_student
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_orientation/best" checkpoints/orientation
+    if [[ -d "$RUNS/shipped_ccvpe_distill/best" ]]; then  # the CCVPE models, when the ccvpe stage has run
+        "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe/best" checkpoints/ccvpe_base
+        "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe_distill/best_teacher" \
+            checkpoints/ccvpe_geodistill_teacher
+        "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe_distill/best" checkpoints/ccvpe_geodistill_student
+    fi
     # the golden check: the shipped student's mean and median on the bundled samples (tests/test_golden_samples.py)
     "$PYTHON" training/golden_samples.py
 fi
@@ -148,6 +154,16 @@ if want evaluate; then
                 evaluate "${model}_${area}_fov${fov}_aligned" "checkpoints/$model" "$data" "$area" --fov "$fov"
                 evaluate "${model}_${area}_fov${fov}_45" "checkpoints/$model" "$data" "$area" --fov "$fov" \
                     --orientation 45 --orientation-checkpoint checkpoints/orientation
+            done
+        done
+        # the CCVPE models estimate their own heading: aligned, +-45 deg (prior 0 +- 45) and unknown (full circle)
+        for model in ccvpe_base ccvpe_geodistill_teacher ccvpe_geodistill_student; do
+            [[ -d checkpoints/$model ]] || continue
+            for fov in 360 180; do
+                for orientation in aligned 45 unknown; do
+                    evaluate "${model}_${area}_fov${fov}_${orientation}" "checkpoints/$model" "$data" "$area" \
+                        --fov "$fov" --orientation "$orientation"
+                done
             done
         done
         # fp16 check: the run's fp32 weights on the same settings as the shipped fp16 ones
