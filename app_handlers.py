@@ -22,7 +22,7 @@ from geodistill.config import ConfigError, ExperimentConfig, load_config
 from geodistill.data import samples as bundled
 from geodistill.data.pairs import GeoReference, load_panorama, load_satellite, make_sample
 from geodistill.data.vigor import VigorDataset
-from geodistill.engine.jobs import JobManager
+from geodistill.engine.jobs import CANCELLING, JobManager
 from geodistill.errors import GeoDistillError
 from geodistill.evaluation import evaluate_localizer, perturb_heading, yaw_for_query
 from geodistill.viz import panels, plots, webmap
@@ -261,7 +261,8 @@ def poll_run(name: str | None, shown: tuple | None):
 def cancel_run(name: str | None) -> str:
     if not name:
         raise gr.Error("choose a run to cancel")
-    return JOBS.cancel(name).summary()
+    already_asked = JOBS.status(name).state == CANCELLING  # a second Cancel stops it at once
+    return JOBS.cancel(name, force=already_asked).summary()
 
 
 @user_errors

@@ -5,9 +5,11 @@ here: ``job.json`` (the command, process id and start time of the latest launch)
 (the process's output). Everything else comes from the trainer's ``events.jsonl``, so runs started by an
 earlier app session, or from the command line, are listed and followed the same way.
 
-Cancel sends SIGINT, which the trainer answers by finishing its step and saving ``interrupted/``
-(a second SIGINT, or ``force=True``, stops it at once). Several GPUs run under ``torchrun``
-(``python -m torch.distributed.run``), whose agent passes the signal on to every rank.
+Cancel writes ``<run>/cancel.request``; the trainer (told where to look by ``$GEODISTILL_CANCEL_FILE``) polls it
+before its first step and after every step, then saves ``interrupted/`` and exits. A cancel that arrives while
+the trainer is still setting up (generating data, loading models) is therefore queued, never lost, and it
+reaches every rank under ``torchrun`` (``python -m torch.distributed.run``). ``force=True`` kills the job's
+process group at once. Starting a run that exists or is running is refused before anything is written.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from geodistill import settings
 from geodistill.config import ExperimentConfig, save_config
 from geodistill.engine.events import read_events
-from geodistill.engine.rundir import CHECKPOINT_KINDS, RunDir, RunError
+from geodistill.engine.rundir import CANCEL_FILE_ENV, CHECKPOINT_KINDS, RunDir, RunError
 
 logger = logging.getLogger("geodistill.engine.jobs")
 
@@ -154,7 +156,7 @@ class JobManager:
         self._runs_root = Path(runs_root) if runs_root is not None else None
         self.python = python or sys.executable
         self._processes: dict[str, subprocess.Popen] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def root(self) -> Path:
@@ -173,14 +175,21 @@ class JobManager:
         return name
 
     def prepare(self, config: ExperimentConfig, name: str | None = None) -> RunDir:
-        """Create ``<runs>/<name>/config.yaml`` for a new run (``config.name`` is set to the name)."""
+        """Create ``<runs>/<name>/config.yaml`` for a new run (``config.name`` is set to the name).
+
+        Raises:
+            RunError: the name is taken by a run that is running or was launched before; nothing is written.
+        """
         name = check_run_name(name or config.name or self.unique_name("run"))
         run = self.run_dir(name)
-        if run.has_history():
-            raise RunError(f"{run.path} already holds a run; resume it, or choose another name")
-        config.name = name
-        run.path.mkdir(parents=True, exist_ok=True)
-        save_config(config, run.config_path)
+        with self._lock:
+            if self.status(name).active:
+                raise RunError(f"run {name} is already running; choose another name (nothing was changed)")
+            if run.has_history() or (run.path / JOB_FILE).exists():
+                raise RunError(f"{run.path} already holds a run; resume it, or choose another name")
+            config.name = name
+            run.path.mkdir(parents=True, exist_ok=True)
+            save_config(config, run.config_path)
         return run
 
     def command(self, name: str, gpus: int = 1, resume: bool = False) -> list[str]:
@@ -195,9 +204,12 @@ class JobManager:
         return [self.python, *train_args]
 
     def start(self, config: ExperimentConfig, name: str | None = None, gpus: int = 1) -> RunStatus:
-        """Prepare a new run from ``config`` and launch it."""
-        run = self.prepare(config, name)
-        return self.launch(run.path.name, gpus=gpus)
+        """Prepare a new run from ``config`` and launch it (a refused start changes nothing on disk)."""
+        if gpus < 1:
+            raise RunError(f"the number of GPUs must be at least 1, got {gpus}")
+        with self._lock:
+            run = self.prepare(config, name)
+            return self.launch(run.path.name, gpus=gpus)
 
     def launch(self, name: str, gpus: int = 1, resume: bool = False) -> RunStatus:
         """Start the trainer for an existing run folder in the background.
@@ -218,7 +230,9 @@ class JobManager:
             elif run.has_history():
                 raise RunError(f"{run.path} already holds a run; resume it instead of starting it again")
             command = self.command(name, gpus, resume)
+            run.cancel_path.unlink(missing_ok=True)  # a cancel of an earlier launch does not stop this one
             env = dict(os.environ, PYTHONUNBUFFERED="1")
+            env[CANCEL_FILE_ENV] = str(run.cancel_path)
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.REPO_ROOT), env.get("PYTHONPATH")]))
             with open(run.path / LOG_FILE, "ab") as log:
                 log.write(f"\n$ {' '.join(command)}\n".encode())
@@ -255,23 +269,26 @@ class JobManager:
         return isinstance(pid, int) and "returncode" not in job and _pid_alive(pid, job.get("start_ticks"))
 
     def cancel(self, name: str, force: bool = False) -> RunStatus:
-        """Ask a running job to stop (SIGINT: it saves ``interrupted/``); ``force`` kills it at once."""
+        """Ask a running job to stop: it saves ``interrupted/`` after its current step, or as soon as its setup
+        ends (the request is queued in ``cancel.request`` until then). ``force`` kills it at once."""
         run = self.run_dir(name)
-        job = self._job(run)
-        if not self._alive(name, job):
-            return self.status(name)
-        pid = int(job["pid"])
-        try:
+        with self._lock:
+            job = self._job(run)
+            if not self._alive(name, job):
+                return self.status(name)
+            pid = int(job["pid"])
             if force:
-                os.killpg(pid, signal.SIGKILL)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    return self.status(name)
+                job["killed"] = True
             else:
-                os.kill(pid, signal.SIGINT)
-        except ProcessLookupError:
-            return self.status(name)
-        job["cancel_requested"] = time.time()
-        _write_json_atomic(run.path / JOB_FILE, job)
-        logger.info("%s run %s (pid %d)", "killed" if force else "sent SIGINT to", name, pid)
-        return self.status(name)
+                _write_json_atomic(run.cancel_path, {"requested": time.time(), "pid": pid})
+            job.setdefault("cancel_requested", time.time())
+            _write_json_atomic(run.path / JOB_FILE, job)
+        logger.info("%s run %s (pid %d)", "killed" if force else "asked to stop", name, pid)
+        return self.wait(name, 2.0) if force else self.status(name)
 
     def wait(self, name: str, timeout_s: float, poll_s: float = 0.2) -> RunStatus:
         """Block until the run is no longer active or ``timeout_s`` passes; return its status."""
@@ -318,6 +335,10 @@ class JobManager:
             status.progress = min(1.0, status.step / status.total_steps)
         if alive:
             status.state = CANCELLING if "cancel_requested" in job else RUNNING
+            if status.state == CANCELLING:
+                waited = time.time() - float(job["cancel_requested"])
+                status.message = (f"cancel requested {waited:.0f} s ago: it stops after the current step, or once "
+                                  "its setup (data, models) is done; Cancel again stops it at once without saving")
         elif final is not None:
             status.state = {"done": DONE, "interrupted": INTERRUPTED}.get(final["event"], FAILED)
             status.message = str(final.get("message", "")) if final["event"] == "error" else ""
@@ -325,7 +346,8 @@ class JobManager:
                 status.progress = 1.0
         elif "cancel_requested" in job:
             status.state = CANCELLED
-            status.message = "stopped before it could save a checkpoint"
+            status.message = ("stopped at once, without saving the steps since the last checkpoint" if job.get("killed")
+                              else "stopped before it could save a checkpoint")
         elif job:
             status.state = FAILED
             code = job.get("returncode")

@@ -9,7 +9,8 @@ leaks fine labels into a weakly supervised pipeline, kept for comparability with
 ``train.select_by=last`` avoids it.
 
 Ctrl+C (SIGINT): the first signal lets the current step finish, saves ``interrupted/`` and returns with
-status ``"interrupted"``; a second one aborts at once. ``resume=True`` continues from the newer of
+status ``"interrupted"``; a second one aborts at once. The job manager's cancel file
+(``$GEODISTILL_CANCEL_FILE``) acts as a first Ctrl+C, and is honoured even when it was written during the setup. ``resume=True`` continues from the newer of
 ``interrupted/`` and ``last/`` and repeats an uninterrupted run exactly (same batches, losses, weights).
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import random
 import signal
 import sys
@@ -34,7 +36,7 @@ from geodistill.config import ExperimentConfig
 from geodistill.engine import distributed as dist_utils
 from geodistill.engine.data import build_train_loader, build_val_loader, set_loader_epoch
 from geodistill.engine.events import EventLog, TensorBoardLog, truncate_events
-from geodistill.engine.rundir import RunDir, default_run_dir
+from geodistill.engine.rundir import CANCEL_FILE_ENV, RunDir, default_run_dir
 from geodistill.engine.schedules import lr_schedule
 from geodistill.engine.tasks import task_class
 from geodistill.engine.tasks.base import Task, batch_to_device
@@ -60,11 +62,23 @@ class TrainResult:
 
 
 class StopRequest:
-    """The SIGINT policy: the first signal asks the loop to stop after the current step, a second aborts."""
+    """The stop policy. SIGINT: the first signal asks the loop to stop after the current step, a second aborts.
+    A cancel file (the job manager's, named by ``$GEODISTILL_CANCEL_FILE``) asks the same as a first SIGINT; it is
+    polled before the first step and after every step, so a cancel that arrives while the trainer is still
+    setting up (generating data, loading models) is honoured as soon as it can be, never lost."""
 
-    def __init__(self):
-        self.requested = False
+    def __init__(self, cancel_file: str | Path | None = None):
+        self.signalled = False
+        self.cancel_file = Path(cancel_file) if cancel_file else None
         self._previous = None
+
+    @classmethod
+    def from_environment(cls) -> "StopRequest":
+        return cls(os.environ.get(CANCEL_FILE_ENV) or None)
+
+    @property
+    def requested(self) -> bool:
+        return self.signalled or (self.cancel_file is not None and self.cancel_file.exists())
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -77,9 +91,9 @@ class StopRequest:
             self._previous = None
 
     def _handle(self, signum, frame):
-        if self.requested:
+        if self.signalled:
             raise KeyboardInterrupt
-        self.requested = True
+        self.signalled = True
         logger.warning("interrupt received: finishing the current step, then saving interrupted/ (Ctrl+C again aborts)")
 
 
@@ -158,7 +172,7 @@ class Trainer:
         self.best_metric: float | None = None
         self.best_epoch: int | None = None
         self.epoch_losses: list[float] = []
-        self.stop = StopRequest()
+        self.stop = StopRequest.from_environment()
         self.stopping = False
 
     def _sync_untrained_from_rank0(self) -> None:
@@ -375,6 +389,8 @@ class Trainer:
                           n_val=self.n_val, resumed_from=str(self.resume_from) if self.resume_from else None)
         started = time.monotonic()
         session_start = (started, self.step)
+        if self._agree_to_stop():  # cancelled while the run was being set up (data generation, model loading)
+            return self._interrupt()
         while self.epoch < self.config.train.epochs:
             epoch_start = time.monotonic()
             if self.batch_in_epoch < self.epoch_lengths[self.epoch]:
@@ -386,18 +402,20 @@ class Trainer:
                                     f"{self.epoch_lengths[self.epoch]} batches (the batch sampler changed its length)")
             self.stopping = self._agree_to_stop()
             if self.stopping:
-                self._save("interrupted", {})
-                self.events.write("interrupted", step=self.step, epoch=self.epoch,
-                                  path=str(self.run.checkpoint("interrupted")))
-                logger.warning("interrupted at epoch %d, step %d; saved %s (continue with --resume)",
-                               self.epoch + 1, self.step, self.run.checkpoint("interrupted"))
-                return self._result("interrupted")
+                return self._interrupt()
         if self.ctx.is_main:
             self.run.discard_stale_interrupted(self.step)
         self.events.write("done", step=self.step, epoch=self.epoch, best_epoch=self.best_epoch,
                           best_metric=self.best_metric,
                           elapsed_s=time.monotonic() - started)
         return self._result("done")
+
+    def _interrupt(self) -> TrainResult:
+        self._save("interrupted", {})
+        self.events.write("interrupted", step=self.step, epoch=self.epoch, path=str(self.run.checkpoint("interrupted")))
+        logger.warning("interrupted at epoch %d, step %d; saved %s (continue with --resume)",
+                       self.epoch + 1, self.step, self.run.checkpoint("interrupted"))
+        return self._result("interrupted")
 
     def _result(self, status: str) -> TrainResult:
         return TrainResult(self.run.path, status, self.step, self.epoch, self.best_epoch, self.best_metric)

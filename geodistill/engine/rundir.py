@@ -24,6 +24,8 @@ from geodistill.errors import GeoDistillError
 logger = logging.getLogger("geodistill.engine.rundir")
 
 CHECKPOINT_KINDS = ("last", "best", "interrupted")
+CANCEL_FILE = "cancel.request"              # written by the job manager to ask its trainer to stop
+CANCEL_FILE_ENV = "GEODISTILL_CANCEL_FILE"  # where the job manager tells the trainer to look for it
 # keys that change how a run executes but not what it computes; a resume may change them freely
 RUNTIME_KEYS = ("train.device", "train.tensorboard", "train.log_every", "data.num_workers", "data.synthetic.workers")
 
@@ -50,6 +52,10 @@ class RunDir:
     @property
     def events_path(self) -> Path:
         return self.path / "events.jsonl"
+
+    @property
+    def cancel_path(self) -> Path:
+        return self.path / CANCEL_FILE
 
     @property
     def tensorboard_dir(self) -> Path:

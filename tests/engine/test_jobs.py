@@ -150,3 +150,53 @@ def test_real_trainer_under_torchrun_is_cancelled_gracefully():
     finally:
         if manager.status("ddp-tiny").active:
             manager.cancel("ddp-tiny", force=True)
+
+
+def test_a_cancel_during_the_setup_is_queued_until_the_trainer_honours_it(jobs, monkeypatch):
+    """The trainer ignores SIGINT while it sets up (as one started from a shell that ignores it): the cancel is
+    not lost, the run ends interrupted (not done), and the same holds for a resumed run."""
+    monkeypatch.setenv("FAKE_STEPS", "60")
+    monkeypatch.setenv("FAKE_SETUP_S", "1.0")
+    jobs.start(ExperimentConfig(), "early-cancel")
+    cancelling = jobs.cancel("early-cancel")
+    assert cancelling.state == CANCELLING and "Cancel again stops it at once" in cancelling.message
+    stopped = jobs.wait("early-cancel", 20)
+    assert stopped.state == INTERRUPTED and stopped.step == 0 and "interrupted" in stopped.checkpoints
+
+    jobs.launch("early-cancel", resume=True)  # the earlier cancel does not stop the new launch ...
+    assert jobs.status("early-cancel").state == RUNNING
+    jobs.cancel("early-cancel")                # ... but a new one during its setup does
+    assert jobs.wait("early-cancel", 20).state == INTERRUPTED
+
+    monkeypatch.setenv("FAKE_SETUP_S", "0")
+    jobs.launch("early-cancel", resume=True)
+    assert jobs.wait("early-cancel", 30).state == DONE  # no stale cancel left behind
+
+
+def test_a_second_cancel_while_cancelling_can_force_the_stop(jobs, monkeypatch):
+    monkeypatch.setenv("FAKE_SETUP_S", "30")
+    jobs.start(ExperimentConfig(), "stuck")
+    assert jobs.cancel("stuck").state == CANCELLING
+    stopped = jobs.cancel("stuck", force=True)
+    assert stopped.state == CANCELLED and "at once" in stopped.message
+
+
+def test_a_refused_start_changes_nothing_on_disk(jobs, monkeypatch):
+    monkeypatch.setenv("FAKE_SETUP_S", "30")  # still setting up: no events yet
+    config = ExperimentConfig()
+    config.train.epochs = 2
+    jobs.start(config, "running")
+    saved = (jobs.root / "running" / "config.yaml").read_bytes()
+    job = (jobs.root / "running" / "job.json").read_bytes()
+    config.train.epochs = 50
+    with pytest.raises(RunError, match="already running"):
+        jobs.start(config, "running")
+    with pytest.raises(RunError, match="must be at least 1"):
+        jobs.start(config, "other", gpus=0)
+    assert (jobs.root / "running" / "config.yaml").read_bytes() == saved
+    assert (jobs.root / "running" / "job.json").read_bytes() == job
+    assert not (jobs.root / "other").exists()
+    jobs.cancel("running", force=True)
+    with pytest.raises(RunError, match="already holds a run"):  # launched once: its name stays taken
+        jobs.start(config, "running")
+    assert (jobs.root / "running" / "config.yaml").read_bytes() == saved

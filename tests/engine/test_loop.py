@@ -131,3 +131,34 @@ def test_seed_changes_the_run(tmp_path, reference_run):
     reference_dir, _ = reference_run
     train(toy_config(seed=8, epochs=1), run_dir=tmp_path / "run", task_cls=ToyTask)
     assert step_losses(tmp_path / "run")[1] != step_losses(reference_dir)[1]
+
+
+def test_a_cancel_file_written_during_the_setup_stops_the_run_before_its_first_step(tmp_path, monkeypatch,
+                                                                                     reference_run):
+    """The job manager's cancel file (``$GEODISTILL_CANCEL_FILE``) may appear before the trainer polls anything:
+    the run still ends interrupted, resumably, at step 0 (and the resumed run repeats an uninterrupted one)."""
+    reference_dir, _ = reference_run
+    run_dir = tmp_path / "run"
+    cancel_file = tmp_path / "cancel.request"
+    cancel_file.write_text("{}")
+    monkeypatch.setenv("GEODISTILL_CANCEL_FILE", str(cancel_file))
+    first = train(toy_config(), run_dir=run_dir, task_cls=ToyTask)
+    assert (first.status, first.step) == ("interrupted", 0)
+    assert load_checkpoint(run_dir / "interrupted").meta["step"] == 0
+    cancel_file.unlink()
+    second = train(toy_config(), run_dir=run_dir, resume=True, task_cls=ToyTask)
+    assert second.status == "done" and step_losses(run_dir) == step_losses(reference_dir)
+
+
+def test_a_cancel_file_mid_run_acts_as_a_first_interrupt(tmp_path, monkeypatch):
+    cancel_file = tmp_path / "cancel.request"
+    monkeypatch.setenv("GEODISTILL_CANCEL_FILE", str(cancel_file))
+
+    class CancelAtFour(ToyTask):
+        def on_step_end(self, step, epoch):
+            super().on_step_end(step, epoch)
+            if step == 4:
+                cancel_file.write_text("{}")
+
+    result = train(toy_config(), run_dir=tmp_path / "run", task_cls=CancelAtFour)
+    assert (result.status, result.step) == ("interrupted", 4)
