@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pano", default=None, metavar="P", help="equirectangular panorama (2:1)")
     parser.add_argument("--sat", default=None, metavar="S", help="north-up square satellite tile")
     scale = parser.add_mutually_exclusive_group()
-    scale.add_argument("--mpp", type=float, default=None, metavar="M", help="metres per pixel of the tile file")
+    scale.add_argument("--mpp", type=float, default=None, metavar="M",
+                       help="metres per pixel of the tile file (0.01-20)")
     scale.add_argument("--zoom", type=float, default=None, metavar="Z", help="Web-Mercator zoom (needs --sat-latlon)")
     parser.add_argument("--sat-latlon", default=None, metavar="LAT,LON",
                         help="tile-centre latitude,longitude, e.g. -33.8568,151.2153 (gives the prediction as "
@@ -170,6 +171,7 @@ def _read_pairs_rows(path: Path) -> list[PairSpec]:
 
 def _specs_from_args(args) -> list[PairSpec]:
     from geodistill.cli import UserError
+    from geodistill.data.pairs import check_meters_per_pixel
 
     if args.pairs:
         if (args.pano or args.sat or args.mpp is not None or args.zoom is not None or args.sat_latlon
@@ -182,6 +184,8 @@ def _specs_from_args(args) -> list[PairSpec]:
     if args.mpp is None and args.zoom is None:
         raise UserError("give the tile's scale: --mpp M (metres per pixel of the tile file) or --zoom Z with "
                         "--sat-latlon LAT,LON")
+    if args.mpp is not None:
+        check_meters_per_pixel(args.mpp, "--mpp")
     latlon = parse_latlon(args.sat_latlon, "--sat-latlon") if args.sat_latlon else None
     if args.zoom is not None and latlon is None:
         raise UserError("--zoom needs --sat-latlon LAT,LON (the ground resolution depends on the latitude)")

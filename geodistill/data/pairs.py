@@ -27,6 +27,7 @@ PANO_ASPECT_TOLERANCE = 0.01
 MIN_PANO_HEIGHT = 16
 MIN_SAT_SIZE = 32
 MAX_MERCATOR_LAT = 85.05112878
+MPP_MIN, MPP_MAX = 0.01, 20.0  # plausible ground resolution of a satellite tile, metres per pixel
 MAX_PINHOLE_CANVAS_HEIGHT = 1024
 
 
@@ -135,6 +136,14 @@ def load_satellite(source, max_pixels: int = MAX_PIXELS) -> SatelliteImage:
     return SatelliteImage(image, name)
 
 
+def check_meters_per_pixel(value: float, what: str = "metres per pixel") -> float:
+    """``value`` if it is a plausible ground resolution of a satellite tile ([MPP_MIN, MPP_MAX] m/px), else DataError."""
+    if not (math.isfinite(value) and MPP_MIN <= value <= MPP_MAX):
+        raise DataError(f"{what}: {value:g} m/px is outside the plausible range {MPP_MIN:g}-{MPP_MAX:g} m/px of a "
+                        "satellite tile (VIGOR's are about 0.1 m/px)")
+    return value
+
+
 @dataclass(frozen=True)
 class GeoReference:
     """Where a tile is: its centre (lat, lon) and its scale, as metres per pixel or a Web-Mercator zoom.
@@ -159,8 +168,8 @@ class GeoReference:
                 raise DataError(f"longitude {self.lon} is outside [-180, 180]")
         if self.meters_per_pixel is None and self.zoom is None:
             raise DataError("the tile's scale is unknown: give metres per pixel, or latitude/longitude with a zoom level")
-        if self.meters_per_pixel is not None and not (math.isfinite(self.meters_per_pixel) and self.meters_per_pixel > 0):
-            raise DataError(f"metres per pixel must be a positive number, got {self.meters_per_pixel}")
+        if self.meters_per_pixel is not None:
+            check_meters_per_pixel(self.meters_per_pixel, "metres per pixel")
         if self.zoom is not None:
             if self.lat is None:
                 raise DataError("a zoom level needs the tile-centre latitude to give metres per pixel")
@@ -173,6 +182,7 @@ class GeoReference:
                         f"metres per pixel {self.meters_per_pixel} disagrees with zoom {self.zoom} at latitude "
                         f"{self.lat} ({from_zoom:.6f} m/px); give only one of them"
                     )
+            check_meters_per_pixel(self._zoom_meters_per_pixel(), f"zoom {self.zoom:g} at latitude {self.lat:g}")
 
     def _zoom_meters_per_pixel(self) -> float:
         return float(meters_per_pixel_at(float(self.lat), float(self.zoom))) / self.scale

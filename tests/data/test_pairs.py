@@ -179,7 +179,10 @@ def test_pinhole_sample_carries_its_mask():
     (dict(lat=89.0, lon=0.0, zoom=20), "Web-Mercator"),
     (dict(lat=41.0, lon=200.0, meters_per_pixel=0.1), "longitude"),
     (dict(lat=41.0, lon=None, meters_per_pixel=0.1), "both latitude and longitude"),
-    (dict(meters_per_pixel=-1.0), "positive"),
+    (dict(meters_per_pixel=-1.0), "plausible range"),
+    (dict(meters_per_pixel=1e9), "1e\\+09 m/px is outside the plausible range 0.01-20"),
+    (dict(meters_per_pixel=1e-9), "plausible range"),
+    (dict(lat=41.0, lon=-87.0, zoom=5), "zoom 5 at latitude 41: .* outside the plausible range"),
     (dict(zoom=20), "needs the tile-centre latitude"),
     (dict(lat=41.0, lon=-87.0, zoom=20, meters_per_pixel=0.3), "disagrees"),
 ])
