@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 
 import gradio as gr
@@ -20,13 +21,16 @@ from app_handlers import MAX_UPLOAD_MB
 from studio_ui.evaluate import build_evaluate_tab
 from studio_ui.explore import build_explore_tab, wire_explore
 from studio_ui.map import build_map_tab, map_inputs, wire_map
+from geodistill.errors import GeoDistillError
 from studio_ui.train import TrainTab, build_train_tab
+
+PORT_TRIES = 20  # a busy --port moves on to the next free one among this many
 
 
 def build_demo() -> gr.Blocks:
     """The four-tab interface (cheap: no model is loaded until a handler needs one)."""
     choices = handlers.model_choices()
-    with gr.Blocks(title="GeoDistill Studio") as demo:
+    with gr.Blocks(title="GeoDistill Studio", analytics_enabled=False) as demo:
         gr.Markdown("# GeoDistill Studio\nWhere was this panorama taken? Teacher (full view) and student "
                     "(limited field of view) localize it on the satellite tile.")
         gr.Markdown(handlers.startup_message(), elem_id="startup-message")
@@ -68,21 +72,73 @@ def _port(text: str) -> int:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="GeoDistill Studio in the browser")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
-    parser.add_argument("--port", type=_port, default=7860, help="port to serve on, 1-65535 (default: 7860)")
-    parser.add_argument("--share", default="false", choices=["true", "false"], help="Gradio share link")
+    parser.add_argument("--port", type=_port, default=7860,
+                        help="port to serve on, 1-65535 (default: 7860; when it is busy, the next free one)")
+    parser.add_argument("--share", default="false", choices=["true", "false"],
+                        help="also serve through a public Gradio share link (needs a network; default: false)")
+    parser.add_argument("--allow-path", action="append", default=[], metavar="DIR",
+                        help="a server folder the dataset-root and checkpoint fields may read, besides the data, "
+                             "runs and checkpoints folders and the bundled samples (repeatable)")
     return parser.parse_args(argv)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (an address in TIME_WAIT counts as free, as for the server)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_port(host: str, port: int, tries: int = PORT_TRIES) -> int:
+    """``port`` if it is free, else the next free one (with a message); exits at once when none of them is."""
+    for candidate in range(port, min(port + tries, 65536)):
+        if port_is_free(host, candidate):
+            if candidate != port:
+                print(f"port {port} is busy; serving on {candidate} instead (choose one with --port)",
+                      file=sys.stderr)
+            return candidate
+    print(f"error: cannot serve on {host}: ports {port}-{min(port + tries, 65536) - 1} are busy or cannot be bound; "
+          "pick another with --port (or another address with --host)", file=sys.stderr)
+    sys.exit(2)
+
+
+def banner(host: str, port: int, share_url: str | None) -> str:
+    """What the terminal shows once the app serves (Gradio's own banner would suggest ``share=True``)."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    lines = [f"GeoDistill Studio: http://{shown}:{port}/"]
+    if share_url:
+        lines.append(f"public share link: {share_url}")
+    elif host in ("127.0.0.1", "localhost", "::1"):
+        lines.append("(this machine only; `--host 0.0.0.0` serves your network, `--share true` makes a public link)")
+    lines.append("Ctrl+C stops the app; training runs it started go on (see the Train tab after a restart).")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        build_demo().launch(server_name=args.host, server_port=args.port, share=args.share == "true",
-                            max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=False)
-    except OSError as error:  # the port is taken or the address cannot be bound
-        print(f"error: cannot serve on {args.host}:{args.port} ({str(error).split('. ')[0]}); "
+        handlers.allow_paths(args.allow_path)
+    except GeoDistillError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    port = choose_port(args.host, args.port)
+    try:
+        demo = build_demo()
+        _, local_url, share_url = demo.launch(
+            server_name=args.host, server_port=port, share=args.share == "true", max_file_size=f"{MAX_UPLOAD_MB}mb",
+            show_error=False, quiet=True, prevent_thread_lock=True)
+    except OSError as error:  # taken since the check, or the address cannot be bound
+        print(f"error: cannot serve on {args.host}:{port} ({str(error).split('. ')[0]}); "
               "pick another with --port or --host", file=sys.stderr)
         sys.exit(2)
+    print(banner(args.host, port, share_url), flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

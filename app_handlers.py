@@ -9,9 +9,11 @@ without a server. The models (names, cache, teacher/student pairs, heading modes
 from __future__ import annotations
 
 import functools
+import html
 import json
 import logging
 import random
+import re
 from pathlib import Path
 
 import gradio as gr
@@ -20,11 +22,13 @@ import numpy as np
 from geodistill import keys, settings, studio
 from geodistill.config import ConfigError, ExperimentConfig, load_config
 from geodistill.data import samples as bundled
-from geodistill.data.pairs import GeoReference, load_panorama, load_satellite, make_sample
+from geodistill.data.pairs import MPP_MAX, MPP_MIN, GeoReference, load_panorama, load_satellite, make_sample
 from geodistill.data.vigor import VigorDataset
 from geodistill.engine.jobs import CANCELLING, JobManager
 from geodistill.errors import GeoDistillError
+from geodistill.engine.tasks.distill import resolve_init_checkpoint
 from geodistill.evaluation import evaluate_localizer, perturb_heading, yaw_for_query
+from geodistill.pathpolicy import PathPolicy
 from geodistill.viz import panels, plots, webmap
 
 logger = logging.getLogger("geodistill.app")
@@ -40,29 +44,61 @@ EMPTY_MAP_MESSAGE = "Localize a sample in the Explore tab to see it on the map."
 JOBS = JobManager()
 
 
+PATHS = PathPolicy()  # the server folders the path fields may name (``python app.py --allow-path DIR`` adds more)
+UPLOAD_DIR = Path(gr.utils.get_upload_folder())
+
+
+def allow_paths(folders: list[str]) -> None:
+    """Let the path fields also name these server folders (``--allow-path``)."""
+    for folder in folders:
+        PATHS.allow(folder)
+
+
+def shown(text: str) -> str:
+    """A message as the page may show it: server paths relative to the allowed roots, an upload by its file name
+    (never the server's temp folder), and HTML escaped (so ``<City>/`` is text, not a tag)."""
+    text = re.sub(re.escape(str(UPLOAD_DIR)) + r"/[^/\s]+/", "", str(text))
+    return html.escape(PATHS.redact(text), quote=False)
+
+
+class ShownError(gr.Error):
+    """A message already made fit for the page by :func:`shown` (so nested handlers do not escape it twice)."""
+
+
 def user_errors(handler):
-    """Show the core's errors as ``gr.Error`` messages (never a traceback in the page)."""
+    """Show the core's errors as ``gr.Error`` messages (never a traceback in the page), escaped and without server
+    paths (:func:`shown`)."""
 
     @functools.wraps(handler)
     def wrapped(*args, **kwargs):
         try:
             return handler(*args, **kwargs)
-        except gr.Error:
+        except ShownError:
             raise
+        except gr.Error as error:
+            raise ShownError(shown(error.message)) from error
         except (GeoDistillError, ConfigError, ValueError, FileNotFoundError) as error:
-            raise gr.Error(str(error)) from error
+            raise ShownError(shown(str(error))) from error
         except Exception as error:
             logger.exception("unexpected error in %s", handler.__name__)
-            raise gr.Error(f"unexpected {type(error).__name__}: {error} (details in the server log)") from error
+            raise ShownError(shown(f"unexpected {type(error).__name__}: {error} (details in the server log)")) from error
 
     return wrapped
+
+
+def _model(choice: str | None) -> str:
+    """A model choice as :func:`geodistill.studio.teacher_and_student` takes it; a checkpoint path must lie in an
+    allowed folder (relative names resolve under the runs root, ``checkpoints/...`` under the checkpoints root)."""
+    if not choice or choice == UNTRAINED or choice.startswith(studio.SHIPPED_PREFIX):
+        return choice or UNTRAINED
+    return str(PATHS.resolve(choice, "checkpoint", default_root=settings.runs_dir))
 
 
 def model_choices() -> list[tuple[str, str]]:
     """(label, value) of every model the app can use: shipped, finished runs, and the untrained fallback."""
     choices = [(f"shipped: {name}", studio.shipped_choice(name)) for name in studio.SHIPPED_LOCALIZERS
                if studio.shipped_checkpoint(name)]
-    choices += [(f"run: {run.name}", str(run.path)) for run in JOBS.list_runs()
+    choices += [(f"run: {run.name}", PATHS.display(run.path)) for run in JOBS.list_runs()
                 if JOBS.checkpoint(run.name) and run.task != "orientation"]
     return choices + [("untrained (no checkpoint)", UNTRAINED)]
 
@@ -101,30 +137,64 @@ def _checked_upload(path: str | None, what: str) -> str:
 
 
 def _dataset_root(text: str | None) -> Path:
-    """A VIGOR-layout root typed by the user; relative names resolve under the data root, as on the command line."""
+    """A VIGOR-layout root typed by the user; relative names resolve under the data root, as on the command line,
+    and the folder must lie in an allowed one (:data:`PATHS`)."""
     if not (text or "").strip():
         raise gr.Error("enter the folder of a VIGOR-layout dataset (for example synthetic/tiny under the data root)")
-    return settings.resolve_path(text.strip(), settings.data_dir())
+    return PATHS.resolve(text, "dataset root")
+
+
+GEOREFERENCE_FIELDS = ("Tile centre lat", "Tile centre lon", "Metres per pixel", "zoom")
+
+
+def _number(value, field: str) -> float | None:
+    """A georeference field: empty means not given (never 0); text must be a number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise gr.Error(f"{field}: {value!r} is not a number") from None
+    if not np.isfinite(number):
+        raise gr.Error(f"{field}: {value!r} is not a finite number")
+    return number
+
+
+def upload_georeference(lat, lon, mpp, zoom) -> GeoReference:
+    """The georeference of an uploaded tile. Empty lat and lon: no georeference (pixel and metre output only); the
+    scale (m/px, or zoom with lat/lon) is needed either way. A missing field is named."""
+    lat, lon, mpp, zoom = (_number(v, f) for v, f in zip((lat, lon, mpp, zoom), GEOREFERENCE_FIELDS))
+    if (lat is None) != (lon is None):
+        missing = GEOREFERENCE_FIELDS[0] if lat is None else GEOREFERENCE_FIELDS[1]
+        raise gr.Error(f"{missing} is empty: give both tile-centre coordinates, or neither (no georeference: the "
+                       "prediction is given in pixels and metres only)")
+    if mpp is None and zoom is None:
+        raise gr.Error(f"Metres per pixel is empty: give the tile's scale ({MPP_MIN:g}-{MPP_MAX:g} m/px), or a zoom "
+                       "level with the tile-centre lat/lon")
+    return GeoReference(lat=lat, lon=lon, meters_per_pixel=mpp, zoom=zoom)
 
 
 @user_errors
 def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, index: float,
-                pano_file: str | None, sat_file: str | None, lat: float | None, lon: float | None,
-                mpp: float | None, zoom: float | None, hfov: float | None) -> tuple[dict, str]:
-    """Load the chosen sample; returns (sample, a one-line description)."""
+                pano_file: str | None, sat_file: str | None, lat: str | float | None, lon: str | float | None,
+                mpp: str | float | None, zoom: str | float | None, hfov: str | float | None) -> tuple[dict, str]:
+    """Load the chosen sample; returns (sample, a one-line description). The upload's georeference and FoV fields
+    are text (or numbers); empty means not given."""
     if source == "bundled sample":
         if not name:
             raise gr.Error("choose a bundled sample")
         return bundled.load_sample(name), f"Bundled sample `{name}`."
     if source == "VIGOR root":
-        dataset = VigorDataset(_dataset_root(vigor_root), area=area, split=split)
+        root = _dataset_root(vigor_root)
+        dataset = VigorDataset(root, area=area, split=split)
         if not 0 <= int(index) < len(dataset):
             raise gr.Error(f"index {int(index)} is outside the {split} split (0..{len(dataset) - 1})")
-        return dataset[int(index)], f"{vigor_root} {area}/{split} #{int(index)} of {len(dataset)}."
-    pano = load_panorama(_checked_upload(pano_file, "panorama"), hfov_deg=hfov or None)
+        return dataset[int(index)], f"{shown(PATHS.display(root))} {area}/{split} #{int(index)} of {len(dataset)}."
+    pano = load_panorama(_checked_upload(pano_file, "panorama"), hfov_deg=_number(hfov, "horizontal FoV"))
     sat = load_satellite(_checked_upload(sat_file, "satellite tile"))
-    georef = GeoReference(lat=lat, lon=lon, meters_per_pixel=mpp or None, zoom=zoom or None)
-    return make_sample(pano, sat, georef), "Uploaded pair."
+    georef = upload_georeference(lat, lon, mpp, zoom)
+    where = "" if georef.latlon else " No georeference: the prediction is given in pixels and metres only."
+    return make_sample(pano, sat, georef), f"Uploaded pair.{where}"
 
 
 @user_errors
@@ -140,7 +210,7 @@ def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fo
     """Teacher on the full panorama, student on the limited FoV; returns {"teacher", "student"} predictions."""
     if not sample:
         raise gr.Error("load a sample first")
-    teacher, student = studio.teacher_and_student(choice, heading)
+    teacher, student = studio.teacher_and_student(_model(choice), heading)
     student_fov = float(fov_deg) if limited and fov_deg < 360 else None
     return {"teacher": teacher.predict(sample),
             "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg))}
@@ -218,13 +288,21 @@ def build_train_config(recipe: str, task: str, init_checkpoint: str, dataset: st
         raise gr.Error("GeoDistill starts from a weak-baseline checkpoint: choose one")
     if fov_min > fov_max:
         raise gr.Error(f"the smallest FoV ({fov_min:g}°) is larger than the largest ({fov_max:g}°)")
+    if task == "distill" and init_checkpoint.startswith(studio.SHIPPED_PREFIX):
+        init_checkpoint = str(studio.shipped_checkpoint(init_checkpoint.removeprefix(studio.SHIPPED_PREFIX)) or "")
     overrides = train_overrides(task, init_checkpoint, dataset, data_root, area, device, epochs, batch_size, lr,
                                 max_steps, fov_min, fov_max, tau_teacher, tau_student, ema)
     config = load_config(RECIPES_DIR / recipe if recipe else None, overrides)
-    if dataset == "VIGOR root":
-        root = settings.resolve_path(config.data.root, settings.data_dir())
-        if root is None or not root.is_dir():
-            raise gr.Error(f"VIGOR root not found: {config.data.root}")
+    if task == "distill":
+        what, typed = "checkpoint to start GeoDistill from", config.distill.init_checkpoint
+        as_typed = Path(typed).expanduser()
+        if as_typed.is_absolute() or as_typed.exists():  # checked before it is looked at: no probing of the server
+            PATHS.check(as_typed, what, shown=typed)
+        PATHS.check(resolve_init_checkpoint(typed), what, shown=typed)
+    root = PATHS.check(settings.resolve_path(config.data.root, settings.data_dir()), "data root",
+                       shown=config.data.root)
+    if dataset == "VIGOR root" and not root.is_dir():
+        raise gr.Error(f"VIGOR root not found: {config.data.root}")
     return config
 
 
@@ -233,28 +311,29 @@ def start_training(name: str, gpus: float, *form):
     config = build_train_config(*form)
     run_name = name.strip() or JOBS.unique_name(f"{Path(form[0] or 'run').stem}-{config.train.task}")
     status = JOBS.start(config, run_name, gpus=int(gpus))
-    return gr.update(choices=[r.name for r in JOBS.list_runs()], value=status.name), status.summary()
+    return gr.update(choices=[r.name for r in JOBS.list_runs()], value=status.name), shown(status.summary())
 
 
 def _progress_html(status) -> str:
     percent = 100 * status.progress
     return (f'<div id="run-progress" data-state="{status.state}"><progress value="{percent:.1f}" max="100" '
-            f'style="width:100%"></progress><div>{status.summary()}</div></div>')
+            f'style="width:100%"></progress><div>{shown(status.summary())}</div></div>')
 
 
-def poll_run(name: str | None, shown: tuple | None):
-    """Timer tick: status, progress bar, log, and the curves when new events arrived."""
+def poll_run(name: str | None, drawn: tuple | None):
+    """Timer tick: status, progress bar, log, and the curves when new events arrived (``drawn``: the (run, event
+    count) the curves show)."""
     if not name:
-        return "Start a run or choose one.", "", "", gr.skip(), shown
+        return "Start a run or choose one.", "", "", gr.skip(), drawn
     try:
         events = JOBS.events(name)
         status = JOBS.status(name, events)
     except GeoDistillError as error:
-        return str(error), "", "", gr.skip(), shown
+        return shown(str(error)), "", "", gr.skip(), drawn
     key = (name, len(events))
-    curves = plots.training_curves(events, title=name) if key != shown else gr.skip()
+    curves = plots.training_curves(events, title=name) if key != drawn else gr.skip()
     return f"**{status.state}** · checkpoints: {', '.join(status.checkpoints) or 'none yet'}", \
-        _progress_html(status), JOBS.log_tail(name, 60), curves, key
+        _progress_html(status), PATHS.redact(JOBS.log_tail(name, 60)), curves, key
 
 
 @user_errors
@@ -262,21 +341,21 @@ def cancel_run(name: str | None) -> str:
     if not name:
         raise gr.Error("choose a run to cancel")
     already_asked = JOBS.status(name).state == CANCELLING  # a second Cancel stops it at once
-    return JOBS.cancel(name, force=already_asked).summary()
+    return shown(JOBS.cancel(name, force=already_asked).summary())
 
 
 @user_errors
 def resume_run(name: str | None, gpus: float) -> str:
     if not name:
         raise gr.Error("choose a run to resume")
-    return JOBS.launch(name, gpus=int(gpus), resume=True).summary()
+    return shown(JOBS.launch(name, gpus=int(gpus), resume=True).summary())
 
 
 @user_errors
 def use_run_in_explore(name: str | None):
     if not name or JOBS.checkpoint(name) is None:
         raise gr.Error("this run has no best/ checkpoint yet")
-    value = str(JOBS.run_dir(name).path)
+    value = PATHS.display(JOBS.run_dir(name).path)
     return gr.update(choices=model_choices(), value=value), gr.update(choices=model_choices(), value=value), \
         gr.Tabs(selected="explore")
 
@@ -301,7 +380,7 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
     ``orientation`` is the protocol's setting (aligned, 45, unknown): the models are loaded with the heading mode
     of that setting (aligned: no orientation model), so the numbers equal ``python -m geodistill evaluate``'s.
     """
-    teacher, student = studio.teacher_and_student(choice, studio.HEADING_OF_SETTING[orientation])
+    teacher, student = studio.teacher_and_student(_model(choice), studio.HEADING_OF_SETTING[orientation])
     models = {"student": student, **({"teacher": teacher} if compare and teacher is not student else {})}
     dataset = studio.evaluation_dataset(student, _dataset_root(data_root), area, split)
     fov = None if fov_deg >= 360 else float(fov_deg)

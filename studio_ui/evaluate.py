@@ -24,7 +24,7 @@ def build_evaluate_tab(model_choices: list[tuple[str, str]]) -> EvaluateTab:
     """Lay out the tab (call inside ``gr.Tab``) and wire its own events."""
     with gr.Row():
         model = gr.Dropdown(model_choices, value=model_choices[0][1], label="Model")
-        root = gr.Textbox(str(handlers._samples_root()), label="Dataset root (VIGOR layout)")
+        root = gr.Textbox(handlers.PATHS.display(handlers._samples_root()), label="Dataset root (VIGOR layout)")
         area = gr.Radio(["same", "cross"], value="same", label="Area")
         split = gr.Dropdown(["test", "val", "train", "all"], value="all", label="Split")
     with gr.Row():

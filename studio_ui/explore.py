@@ -55,11 +55,15 @@ def build_explore_tab(model_choices: list[tuple[str, str]]) -> ExploreTab:
                                     elem_id="pano-upload")
                 sat_file = gr.File(label="Satellite tile (square, north-up)", file_types=["image"],
                                    elem_id="sat-upload")
+                # text fields, empty by default (a number field would start at 0: Null Island); empty lat/lon
+                # mean no georeference, the prediction in pixels and metres only
                 with gr.Row():
-                    lat, lon = gr.Number(label="Tile centre lat"), gr.Number(label="Tile centre lon")
+                    lat = gr.Textbox(label="Tile centre lat", placeholder="empty: no georeference")
+                    lon = gr.Textbox(label="Tile centre lon", placeholder="empty: no georeference")
                 with gr.Row():
-                    mpp, zoom = gr.Number(label="Metres per pixel"), gr.Number(label="or zoom")
-                hfov = gr.Number(label="Pinhole photo: horizontal FoV (°)")
+                    mpp = gr.Textbox(label="Metres per pixel", placeholder="0.01-20")
+                    zoom = gr.Textbox(label="or zoom", placeholder="with lat/lon")
+                hfov = gr.Textbox(label="Pinhole photo: horizontal FoV (°)", placeholder="empty: a 360° panorama")
             load_button = gr.Button("Load sample", elem_id="load-button")
             sample_info = gr.Markdown("Pick a bundled sample to start." if names else
                                       "No bundled samples are installed: use a VIGOR root or an upload.")

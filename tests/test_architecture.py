@@ -1,6 +1,7 @@
 """The import direction of docs/architecture.md, enforced by parsing every module with ``ast``.
 
-Layers: L0 settings, keys, config, errors, geometry; L1 calibration, data, models, losses, metrics, viz; L2 distill;
+Layers: L0 settings, keys, config, errors, geometry; L1 calibration, data, models, losses, metrics, viz, pathpolicy;
+L2 distill;
 L3 checkpoint; L4 inference, evaluation, engine, studio; L5 cli, commands. A layer imports lower layers
 only, with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may
 import each other except models -> data and viz -> models; in L4, evaluation may use inference, engine
@@ -25,7 +26,7 @@ PACKAGE = "geodistill"
 
 LAYERS: dict[str, int] = {
     "settings": 0, "keys": 0, "config": 0, "errors": 0, "geometry": 0,
-    "calibration": 1, "data": 1, "models": 1, "losses": 1, "metrics": 1, "viz": 1,
+    "calibration": 1, "data": 1, "models": 1, "losses": 1, "metrics": 1, "viz": 1, "pathpolicy": 1,
     "distill": 2,
     "checkpoint": 3,
     "inference": 4, "evaluation": 4, "engine": 4, "studio": 4,

@@ -1,6 +1,7 @@
 """The app's handlers, called directly (no server), on the bundled samples with the fallback model."""
 
 import json
+import socket
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import app
 import app_handlers as handlers
 from geodistill import settings, studio
 from geodistill.config import ExperimentConfig
+from geodistill.errors import DataError
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +53,73 @@ def test_bad_port_is_a_usage_error(capsys, port, message):
     assert stop.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_port_in_use_is_a_one_line_error(capsys, monkeypatch):
-    class TakenPort:
+class FakeDemo:
+    """Stands in for the Blocks: records the launch, serves nothing."""
+
+    def __init__(self):
+        self.launched = None
+
+    def launch(self, **kwargs):
+        self.launched = kwargs
+        return None, f"http://127.0.0.1:{kwargs['server_port']}/", None
+
+    def block_thread(self):
+        pass
+
+
+def test_a_busy_port_moves_to_the_next_free_one_before_the_ui_is_built(capsys, monkeypatch, free_port):
+    demo = FakeDemo()
+    built_on_free_port = []
+    monkeypatch.setattr(app, "build_demo", lambda: built_on_free_port.append(app.port_is_free("127.0.0.1", free_port))
+                        or demo)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", free_port))
+        busy.listen()
+        chosen = app.choose_port("127.0.0.1", free_port)
+        assert chosen != free_port and app.port_is_free("127.0.0.1", chosen)
+        app.main(["--port", str(free_port)])
+    out, err = capsys.readouterr()
+    assert f"port {free_port} is busy; serving on" in err
+    assert demo.launched["server_port"] != free_port and demo.launched["quiet"] is True
+    assert f"GeoDistill Studio: http://127.0.0.1:{demo.launched['server_port']}/" in out
+    assert "--share true" in out and "share=True" not in out
+
+
+def test_no_free_port_fails_at_once_with_a_suggestion(capsys, monkeypatch):
+    monkeypatch.setattr(app, "port_is_free", lambda host, port: False)
+    monkeypatch.setattr(app, "build_demo", lambda: pytest.fail("the UI was built although no port is free"))
+    with pytest.raises(SystemExit) as stop:
+        app.main(["--port", "7860"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip() == ("error: cannot serve on 127.0.0.1: ports 7860-7879 are busy or cannot "
+                                               "be bound; pick another with --port (or another address with --host)")
+
+
+def test_port_taken_between_the_check_and_the_launch_is_a_one_line_error(capsys, monkeypatch):
+    class TakenPort(FakeDemo):
         def launch(self, **kwargs):
             raise OSError("Cannot find empty port in range: 7860-7860. You can specify a different port")
 
+    monkeypatch.setattr(app, "port_is_free", lambda host, port: True)
     monkeypatch.setattr(app, "build_demo", TakenPort)
     with pytest.raises(SystemExit) as stop:
         app.main(["--port", "7860"])
-    err = capsys.readouterr().err
     assert stop.value.code == 2
-    assert err.strip() == ("error: cannot serve on 127.0.0.1:7860 (Cannot find empty port in range: 7860-7860); "
-                           "pick another with --port or --host")
+    assert capsys.readouterr().err.strip() == (
+        "error: cannot serve on 127.0.0.1:7860 (Cannot find empty port in range: 7860-7860); "
+        "pick another with --port or --host")
+
+
+def test_allow_path_must_be_a_folder(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(app, "build_demo", lambda: pytest.fail("the UI was built despite a bad --allow-path"))
+    with pytest.raises(SystemExit) as stop:
+        app.main(["--allow-path", str(tmp_path / "nowhere")])
+    assert stop.value.code == 2 and "--allow-path" in capsys.readouterr().err
+    assert app.parse_args(["--allow-path", str(tmp_path), "--allow-path", "/x"]).allow_path == [str(tmp_path), "/x"]
+
+
+def test_analytics_are_off():
+    assert app.build_demo().analytics_enabled is False
 
 
 def test_four_tabs_in_order():
@@ -112,8 +169,8 @@ def test_mistakes_become_gradio_errors(bad_image, sample_name, monkeypatch):
     with pytest.raises(gr.Error, match="the limit is"):
         handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, 40.0, -74.0, 0.1, None, None)
     with pytest.raises(gr.Error, match="dataset root not found"):
-        handlers.load_sample("VIGOR root", "", "/nonexistent/vigor", "cross", "test", 0, None, None, None, None, None,
-                        None, None)
+        handlers.load_sample("VIGOR root", "", "missing-root", "cross", "test", 0, None, None, None, None, None,
+                             None, None)
 
 
 def test_vigor_root_resolves_under_the_data_root_like_the_cli(monkeypatch):
@@ -133,19 +190,20 @@ def _form(**changes):
     return list(form.values())
 
 
-def test_train_form_builds_an_experiment_config():
-    config = handlers.build_train_config(*_form(task="distill", init_checkpoint="runs/weak/best"))
+def test_train_form_builds_an_experiment_config(tiny_checkpoint):
+    tiny_checkpoint(handlers.settings.runs_dir() / "weak" / "best")
+    config = handlers.build_train_config(*_form(task="distill", init_checkpoint="weak"))
     assert isinstance(config, ExperimentConfig)
     assert (config.train.task, config.train.epochs, config.train.batch_size) == ("distill", 3, 2)
     assert (config.train.max_steps_per_epoch, config.optim.lr, config.data.root) == (7, 3e-4, "tiny-set")
-    assert config.data.synthetic.generate and config.distill.init_checkpoint == "runs/weak/best"
+    assert config.data.synthetic.generate and config.distill.init_checkpoint == "weak"
     assert (config.distill.fov.min_deg, config.distill.fov.max_deg, config.distill.ema_momentum) == (90, 200, 0.95)
     with pytest.raises(gr.Error, match="weak-baseline checkpoint"):
         handlers.build_train_config(*_form(task="distill"))
     with pytest.raises(gr.Error, match="smallest FoV"):
         handlers.build_train_config(*_form(fov_min=300))
     with pytest.raises(gr.Error, match="VIGOR root not found"):
-        handlers.build_train_config(*_form(dataset="VIGOR root", data_root="/nonexistent"))
+        handlers.build_train_config(*_form(dataset="VIGOR root", data_root="nonexistent"))
     with pytest.raises(gr.Error, match="train.epochs: 0 is out of range"):
         handlers.build_train_config(*_form(epochs=0))
     with pytest.raises(gr.Error, match="optim.lr: -0.001 is out of range"):
@@ -194,10 +252,11 @@ def test_a_finished_run_is_offered_and_opens_in_explore(monkeypatch, tmp_path, t
     tiny_checkpoint(run / "best", task="distill")
     (run / "config.yaml").write_text("name: distilled\n")
     values = [value for _, value in handlers.model_choices()]
-    assert values[0] == "shipped:geodistill_student" and str(run) in values and values[-1] == handlers.UNTRAINED
+    assert values == ["shipped:geodistill_student", "runs/distilled", handlers.UNTRAINED]  # no server path shown
     assert "shipped GeoDistill student" in handlers.startup_message()
     model_update, eval_update, tab = handlers.use_run_in_explore("distilled")
-    assert model_update["value"] == str(run) and tab.selected == "explore"
+    assert model_update["value"] == "runs/distilled" and tab.selected == "explore"
+    assert handlers._model("runs/distilled") == str(run)  # the relative name resolves under the runs root
 
 
 def test_heading_choices_offer_the_full_circle_only_where_its_model_is_shipped(monkeypatch, tmp_path):
@@ -233,3 +292,74 @@ def test_evaluate_tab_aligned_numbers_equal_the_cli(monkeypatch, tmp_path):
     assert app_row[:3] == ["student", "all", cli["n"]]
     assert app_row[3:5] == [round(cli["mean_m"], 2), round(cli["median_m"], 2)]
     assert app_row[5] == round(100 * cli["recall_1m"], 1)
+
+
+@pytest.fixture
+def paths(monkeypatch, tmp_path):
+    """A fresh path policy with one allowed folder."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    monkeypatch.setattr(handlers, "PATHS", handlers.PathPolicy([allowed]))
+    return allowed
+
+
+def test_upload_georeference_fields():
+    none = handlers.upload_georeference("", " ", "0.1", None)
+    assert none.latlon is None and none.tile_meters_per_pixel() == 0.1  # no georeference, never Null Island
+    assert handlers.upload_georeference("-33.86", "151.21", "0.5", "").latlon == (-33.86, 151.21)
+    assert handlers.upload_georeference(0.0, 0.0, 0.2, None).latlon == (0.0, 0.0)  # a typed 0 is a coordinate
+    for fields, message in [(("41.8", "", "0.1", ""), "Tile centre lon is empty"),
+                            (("", "-87.6", "0.1", ""), "Tile centre lat is empty"),
+                            (("41.8", "-87.6", "", ""), "Metres per pixel is empty"),
+                            (("47,5766", "8.5", "0.1", ""), "Tile centre lat: .47,5766. is not a number"),
+                            (("", "", "1e-9", ""), "outside the plausible range 0.01-20"),
+                            (("", "", "1e9", ""), "outside the plausible range"),
+                            (("", "", "nan", ""), "Metres per pixel: .nan. is not a finite number")]:
+        with pytest.raises((gr.Error, DataError), match=message):
+            handlers.upload_georeference(*fields)
+
+
+def test_messages_are_escaped_once_and_name_no_server_path(paths):
+    with pytest.raises(gr.Error) as caught:
+        handlers.load_bundled("<City>/x")  # a nested handler: escaped once, not twice
+    assert "&lt;City&gt;/x" in caught.value.message and "&amp;" not in caught.value.message
+    upload = handlers.UPLOAD_DIR / "0123abcd" / "photo.png"
+    assert handlers.shown(f"{upload}: not a readable image") == "photo.png: not a readable image"
+    assert handlers.shown(f"{handlers.settings.runs_dir()}/exp1/train.log <b>") == "runs/exp1/train.log &lt;b&gt;"
+
+
+def test_path_fields_stay_in_the_allowed_folders(paths, sample_name):
+    for where in ("/etc", "../../..", str(handlers.settings.REPO_ROOT)):
+        with pytest.raises(gr.Error, match="outside the folders this app may use.*--allow-path DIR"):
+            handlers.load_sample("VIGOR root", "", where, "cross", "test", 0, None, None, None, None, None, None, None)
+        with pytest.raises(gr.Error, match="outside the folders this app may use"):
+            handlers.evaluate(handlers.UNTRAINED, where, "same", "all", 1, 360, False, progress=lambda *a, **k: None)
+    with pytest.raises(gr.Error, match="data root ./etc. is outside"):
+        handlers.build_train_config(*_form(dataset="VIGOR root", data_root="/etc"))
+    with pytest.raises(gr.Error, match=r"data root .\.\./\.\./\.\./tmp/x. is outside"):
+        handlers.build_train_config(*_form(data_root="../../../tmp/x"))  # a synthetic set would be written there
+    with pytest.raises(gr.Error, match="checkpoint ./etc. is outside"):
+        handlers.localize({"pano": 0}, "/etc", True, 180, 0, "aligned")
+    with pytest.raises(gr.Error, match="checkpoint to start GeoDistill from ./. is outside"):
+        handlers.build_train_config(*_form(task="distill", init_checkpoint="/"))
+    with pytest.raises(gr.Error, match="no split folder.*splits holding &lt;City&gt;/"):  # allowed, so looked at
+        handlers.load_sample("VIGOR root", "", str(paths), "cross", "test", 0, None, None, None, None, None, None,
+                             None)
+
+
+def test_start_from_a_shipped_weak_baseline(monkeypatch, tmp_path, tiny_checkpoint):
+    shipped = tmp_path / "checkpoints"
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
+    tiny_checkpoint(shipped / "weak_baseline")
+    config = handlers.build_train_config(*_form(task="distill", init_checkpoint="shipped:weak_baseline"))
+    assert config.distill.init_checkpoint == str(shipped / "weak_baseline")
+
+
+def test_a_refused_start_changes_nothing(monkeypatch):
+    monkeypatch.setattr(handlers.JOBS, "status", lambda name, events=None: type("S", (), {"active": True})())
+    run = handlers.JOBS.root / "busy-run"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("train: {epochs: 2}\n")
+    with pytest.raises(gr.Error, match="already running"):
+        handlers.start_training("busy-run", 1, *_form(epochs=50))
+    assert (run / "config.yaml").read_text() == "train: {epochs: 2}\n"
