@@ -1,8 +1,7 @@
 """The import direction of docs/architecture.md, enforced by parsing every module with ``ast``.
 
 Layers: L0 settings, keys, config, errors, geometry; L1 calibration, data, models, losses, metrics, viz, pathpolicy;
-L2 distill;
-L3 checkpoint; L4 inference, evaluation, engine, studio; L5 cli, commands. A layer imports lower layers
+L2 distill; L3 checkpoint; L4 inference, evaluation, engine, studio; L5 cli, commands. A layer imports lower layers
 only, with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may
 import each other except models -> data and viz -> models; in L4, evaluation may use inference, engine
 may use both, and studio may use inference and evaluation; nothing in the package imports the app
