@@ -194,10 +194,13 @@ def _upload(page, pano: Path | None, sat: Path | None, **fields: str):
 
     for widget, path in (("#pano-upload", pano), ("#sat-upload", sat)):
         if path is not None:
-            clear = page.locator(f"{widget} button[aria-label=Clear]")
-            if clear.count():
-                clear.first.click()
-            page.locator(f"{widget} input[type=file]").set_input_files(str(path))
+            chooser = page.locator(f"{widget} input[type=file]")
+            for _ in range(10):  # a shown file hides the chooser: clear it (the file's Clear is the last one)
+                if chooser.count():
+                    break
+                page.locator(f"{widget} button[aria-label=Clear]").last.click()
+                page.wait_for_timeout(300)
+            chooser.set_input_files(str(path))
             expect(page.locator(widget)).to_contain_text(path.name)
     for label in ("Tile centre lat", "Tile centre lon", "Metres per pixel", "or zoom"):
         page.get_by_label(label, exact=True).fill(fields.get(label, ""))
