@@ -4,7 +4,7 @@
 # direct correlation on the GPU, and a 2-process torchrun when two GPUs exist. At most 5 minutes (LIMIT seconds).
 #
 #   bash training/gpu_check.sh prepare   # on a development machine (with .venv): the synthetic set, 8 panoramas
-#                                        # 640x320 + 512-px tiles, into .gpu_check/data (git-ignored, ~6 MiB)
+#                                        # 640x320 + 512-px tiles, into .gpu_check/data (git-ignored, 2 MiB)
 #   bash training/gpu_check.sh           # on the CUDA machine, with its own python3; figures in .gpu_check/
 #
 # The CUDA machine has Python 3.12 with torch, timm and safetensors and cannot install from a registry. Wheels of
