@@ -10,15 +10,15 @@ calibrator turns a few features of the score map into ``P(error <= 5 m)``:
 | ``entropy_norm``    | entropy of the probability map / log(number of cells): 0 = one cell, 1 = flat |
 | ``fov_fraction``    | visible fraction of the panorama's width (1 = 360°) |
 | ``peak_score``      | highest cosine similarity of the score map |
-| ``peak_offset_m``   | distance of the peak from the tile centre, metres (cameras lie near the centre) |
 
 The model is a logistic regression on the standardised features, fitted by Newton's method with a small ridge
-penalty (a few thousand validation queries, five inputs: a model this small cannot overfit, extrapolates
+penalty (a few thousand validation queries, four inputs: a model this small cannot overfit, extrapolates
 monotonically in each input, and is stored as a handful of numbers in the checkpoint's ``config.json``;
 isotonic regression on one score would drop the FoV as an input). What limited it in practice was the size of the
 fitting set, not the model's form: fitted on the 80 panoramas of a checkpoint's validation split it was 8-13 points
-underconfident in the lowest third on the test splits, fitted on 400 held-out panoramas of the training cities it
-was within 5 points (docs/results.md). :func:`reliability_bins` measures it.
+underconfident in the lowest third on the test splits, so ``ship.sh`` fits it on 400 held-out panoramas of new
+worlds of the training cities (docs/results.md). The distance of the peak from the tile centre, tried as a fifth
+input, fitted the training cities better and the cross-area cities worse (16 points off in the middle third). :func:`reliability_bins` measures it.
 
 Besides the confidence, a query whose best cosine similarity is below the lowest ``OOD_QUANTILE`` of the
 validation queries is flagged as *unlike the training imagery*: the panorama matches nothing on the tile as well as
@@ -39,7 +39,7 @@ from geodistill.errors import CheckpointError
 RADIUS_M = 5.0                 # the confidence is P(error <= RADIUS_M)
 UNRELIABLE_BELOW = 0.5         # below this confidence a prediction is called unreliable
 OOD_QUANTILE = 0.01            # peak cosine below this validation quantile = unlike the training imagery
-FEATURES = ("logit_peak_mass", "entropy_norm", "fov_fraction", "peak_score", "peak_offset_m")
+FEATURES = ("logit_peak_mass", "entropy_norm", "fov_fraction", "peak_score")
 CALIBRATOR_KIND = "logistic"
 CALIBRATOR_VERSION = 1
 _MASS_CLIP = 1e-4
@@ -73,13 +73,11 @@ def heatmap_features(prob: np.ndarray, scores: np.ndarray, cell_m: float, fov_fr
     mass = float(np.clip(prob[near].sum(), _MASS_CLIP, 1.0 - _MASS_CLIP))
     positive = prob[prob > 0]
     entropy = float(-(positive * np.log(positive)).sum())
-    centre_row, centre_col = (prob.shape[0] - 1) / 2.0, (prob.shape[1] - 1) / 2.0
     return {
         "logit_peak_mass": math.log(mass / (1.0 - mass)),
         "entropy_norm": entropy / math.log(prob.size) if prob.size > 1 else 0.0,
         "fov_fraction": float(fov_fraction),
         "peak_score": float(np.max(scores)),
-        "peak_offset_m": float(math.hypot(row - centre_row, col - centre_col) * cell_m),
         "peak_probability": float(prob.max()),
         "peak_mass": mass,
     }

@@ -17,7 +17,7 @@ from geodistill.checkpoint import load_checkpoint, save_checkpoint, update_check
 from geodistill.config import ExperimentConfig
 from geodistill.errors import CheckpointError
 
-TRUE_WEIGHTS = np.array([1.2, -2.0, 1.5, 0.8, -0.6])  # a known P(hit | features) for the statistical tests
+TRUE_WEIGHTS = np.array([1.2, -2.0, 1.5, 0.8])  # a known P(hit | features) for the statistical tests
 TRUE_BIAS = -0.3
 
 
@@ -25,8 +25,8 @@ def synthetic_queries(count: int, seed: int) -> tuple[list[dict], np.ndarray, np
     """Feature rows, their true hit probabilities and drawn outcomes (hit ~ Bernoulli(true probability))."""
     rng = np.random.default_rng(seed)
     raw = np.column_stack([rng.normal(-1.0, 2.0, count), rng.uniform(0.2, 1.0, count),
-                           rng.choice([0.25, 0.5, 1.0], count), rng.normal(0.5, 0.1, count), rng.uniform(0, 20, count)])
-    standard = (raw - [-1.0, 0.6, 0.58, 0.5, 10.0]) / [2.0, 0.23, 0.31, 0.1, 5.8]
+                           rng.choice([0.25, 0.5, 1.0], count), rng.normal(0.5, 0.1, count)])
+    standard = (raw - [-1.0, 0.6, 0.58, 0.5]) / [2.0, 0.23, 0.31, 0.1]
     truth = 1.0 / (1.0 + np.exp(-(standard @ TRUE_WEIGHTS + TRUE_BIAS)))
     rows = [dict(zip(FEATURES, map(float, values))) for values in raw]
     return rows, truth, rng.random(count) < truth
@@ -83,11 +83,9 @@ def test_heatmap_features_of_a_sharp_and_a_flat_map():
     features = heatmap_features(sharp, sharp, cell_m=1.0, fov_fraction=0.5)
     assert features["peak_mass"] == pytest.approx(1 - 1e-4) and features["entropy_norm"] == pytest.approx(0.0)
     assert features["fov_fraction"] == 0.5 and features["peak_score"] == 1.0 and features["peak_probability"] == 1.0
-    assert features["peak_offset_m"] == 0.0
     flat = np.full((21, 21), 1 / 441)
     features = heatmap_features(flat, np.zeros((21, 21)), cell_m=1.0, fov_fraction=1.0)
     assert features["entropy_norm"] == pytest.approx(1.0)
-    assert features["peak_offset_m"] == pytest.approx(10 * 2**0.5)  # argmax (0, 0), centre (10, 10), 1 m cells
     cells_within_5 = sum(1 for r in range(-5, 6) for c in range(-5, 6) if r * r + c * c <= 25)  # argmax is (0, 0)
     corner = sum(1 for r in range(0, 6) for c in range(0, 6) if r * r + c * c <= 25)
     assert features["peak_mass"] == pytest.approx(corner / 441) and corner < cells_within_5
@@ -106,7 +104,7 @@ def test_wording_and_threshold():
 
 
 def test_unlike_training_flags_matches_weaker_than_the_fitting_queries(fitted):
-    row = dict(zip(FEATURES, (0.0, 0.5, 1.0, fitted.peak_score_floor - 0.01, 3.0)))
+    row = dict(zip(FEATURES, (0.0, 0.5, 1.0, fitted.peak_score_floor - 0.01)))
     assert fitted.unlike_training(row)
     assert not fitted.unlike_training({**row, "peak_score": fitted.peak_score_floor + 0.01})
 

@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fov", type=float, nargs="+", default=None, metavar="DEG",
                         help=f"visible FoVs to query (default to fit: {' '.join(f'{f:g}' for f in DEFAULT_FOVS)}; "
                              "with --measure: 360 180 90)")
-    parser.add_argument("--windows", type=int, default=None, metavar="N",
-                        help="seeded window centres per query for each FoV below 360 (default 2 to fit, 1 to measure)")
+    parser.add_argument("--windows", type=int, default=1, metavar="N",
+                        help="seeded window centres per query for each FoV below 360 (default 1)")
     parser.add_argument("--measure", action="store_true",
                         help="measure the stored confidence instead of fitting (nothing is written to the checkpoint)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the FoV windows (window k uses seed + k)")
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from geodistill.inference import Localizer
 
     fovs = args.fov or ((360.0, 180.0, 90.0) if args.measure else DEFAULT_FOVS)
-    windows = args.windows if args.windows is not None else (1 if args.measure else 2)
+    windows = args.windows
     if any(not 0.0 < fov <= 360.0 for fov in fovs):
         raise UserError(f"--fov values must be in (0, 360] degrees, got {' '.join(f'{f:g}' for f in fovs)}")
     if windows < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
