@@ -240,7 +240,8 @@ class Localizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, role: str | None = None, device: str | torch.device = "cpu",
-                        orientation_checkpoint: str | Path | None = None) -> "Localizer":
+                        orientation_checkpoint: str | Path | None = None,
+                        with_calibration: bool = True) -> "Localizer":
         """Load a localizer checkpoint (a run folder means ``<run>/best``).
 
         Args:
@@ -248,6 +249,7 @@ class Localizer:
             role: ``student`` or ``teacher`` for a distillation checkpoint (default: its deployed network).
             device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
             orientation_checkpoint: optional orientation-estimator checkpoint for 3-DoF inference.
+            with_calibration: read the stored confidence calibration (False: ignore it, as when fitting a new one).
 
         Raises:
             CheckpointError: missing/damaged checkpoint, wrong task or role, architecture mismatch.
@@ -278,7 +280,7 @@ class Localizer:
         logger.info("loaded %s localizer from %s", chosen, folder)
         return cls(model, config, device=device, role=chosen, source=str(folder), orientation=orientation,
                    orientation_config=orientation_config, orientation_source=orientation_source,
-                   calibrator=stored_calibrator(checkpoint.meta, chosen, folder))
+                   calibrator=stored_calibrator(checkpoint.meta, chosen, folder) if with_calibration else None)
 
     def predict(self, sample: dict, fov_deg: float | None = None, fov_center_deg: float = 0.0,
                 with_heatmap: bool = True, estimate_heading: bool | None = None,

@@ -113,9 +113,9 @@ PY
 
 if want calibrate; then
     # The confidence (P(error <= 5 m)) of every shipped localizer network: fitted on a held-out calibration set
-    # (400 panoramas of new NewYork/Seattle worlds, seed 1; used for nothing else) at FoV 360/270/180/120/90 (2
-    # windows each), stored in the checkpoint's config.json (export drops it, so a new export is fitted again), then
-    # measured on both test splits at FoV 360/180/90.
+    # (400 panoramas of new NewYork/Seattle worlds, seed 1; used for nothing else) at FoV 360/270/180/120/90 (one
+    # seeded window each: 2 000 queries), stored in the checkpoint's config.json (export drops it, so a new export is
+    # fitted again), then measured on both test splits at FoV 360/180/90.
     [[ -f "$CALIB_SET/synthetic_dataset.json" ]] || PANOS=200 SEED=1 timed synth "$CALIB_SET" NewYork Seattle
     mkdir -p "$RESULTS/calibration"
     localizer_networks | while read -r folder role calibrated; do

@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     if windows < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         raise UserError("--windows, --batch-size and --limit must be at least 1")
     check_output_file("--report", args.report)
-    localizer = Localizer.from_checkpoint(args.checkpoint, role=args.role, device=args.device)
+    localizer = Localizer.from_checkpoint(args.checkpoint, role=args.role, device=args.device,
+                                          with_calibration=args.measure)  # fitting replaces a stored (even stale) one
     if args.measure and localizer.calibrator is None:
         raise CheckpointError(f"{localizer.source} holds no confidence calibration for its {localizer.role} network; "
                               "fit one first (the same command without --measure)")

@@ -52,6 +52,17 @@ def test_fit_stores_the_calibration_then_measure_reports_it(uncalibrated, tmp_pa
 
 
 @needs_student
+def test_a_damaged_calibration_is_named_and_fitting_replaces_it(uncalibrated, capsys):
+    document = json.loads((uncalibrated / "config.json").read_text())
+    document["calibration"] = {"student": {"kind": "logistic", "version": 1, "features": ["unknown"]}}
+    (uncalibrated / "config.json").write_text(json.dumps(document))
+    assert _calibrate(uncalibrated, "--measure") == 2
+    assert "config.json (calibration of the student network): damaged confidence calibration" in capsys.readouterr().err
+    assert _calibrate(uncalibrated) == 0
+    assert _calibrate(uncalibrated, "--measure") in (0, 1)
+
+
+@needs_student
 def test_predict_states_the_confidence_in_words(capsys):
     pano = next((SAMPLES / "NewYork" / "panorama").glob("*.jpg"))
     sat = next((SAMPLES / "NewYork" / "satellite").glob("*.png"))
