@@ -37,6 +37,15 @@ def check_pixel_count(width: int, height: int, max_pixels: int, name: str) -> No
         )
 
 
+def _reduced(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """``image`` shrunk by the largest integer factor that keeps it at least ``target`` (box filter, 8-bit modes
+    only: cheap next to converting a huge image to float)."""
+    factor = min(image.size[0] // max(1, target[0]), image.size[1] // max(1, target[1]))
+    if factor < 2 or image.mode not in ("RGB", "RGBA", "L", "LA"):
+        return image
+    return image.reduce(factor)
+
+
 def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, draft_size: tuple[int, int] | None = None) -> Image.Image:
     """Open, size-check, decode and EXIF-rotate an image file.
 
@@ -44,7 +53,8 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, draft_size
         path: image file.
         max_pixels: refuse images with more pixels than this (checked before decoding).
         draft_size: optional (width, height) the caller will resize to; JPEGs are then decoded at the smallest
-            DCT scale that is still at least this large, which is much faster for big panoramas.
+            DCT scale that is still at least this large, and any 8-bit image is reduced by the largest integer
+            factor that keeps it that large, which is much faster for big panoramas.
 
     Returns:
         A loaded PIL image in its original mode, upright; ``image.info["original_size"]`` is the upright
@@ -73,12 +83,15 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, draft_size
         check_pixel_count(width, height, max_pixels, str(path))
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         original_size = (width, height) if orientation in (1, 2, 3, 4) else (height, width)
-        if draft_size is not None and image.format == "JPEG":
-            target = draft_size if orientation in (1, 2, 3, 4) else (draft_size[1], draft_size[0])
+        target = None if draft_size is None else \
+            draft_size if orientation in (1, 2, 3, 4) else (draft_size[1], draft_size[0])
+        if target is not None and image.format == "JPEG":
             image.draft(image.mode, target)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
+        if target is not None:
+            image = _reduced(image, target)
         if orientation != 1:
             image = ImageOps.exif_transpose(image)
         image.info["original_size"] = original_size

@@ -49,9 +49,9 @@ class SatelliteImage:
     name: str = ""
 
 
-def _read(source, max_pixels: int) -> tuple[torch.Tensor, str]:
+def _read(source, max_pixels: int, draft_size: tuple[int, int] | None = None) -> tuple[torch.Tensor, str]:
     if isinstance(source, (str, os.PathLike)):
-        return read_rgb(source, max_pixels), os.path.basename(os.fspath(source))
+        return read_rgb(source, max_pixels, draft_size), os.path.basename(os.fspath(source))
     image = to_chw_tensor(source)
     check_pixel_count(image.shape[-1], image.shape[-2], max_pixels, "image")
     return image, ""
@@ -95,7 +95,8 @@ def pinhole_to_equirectangular(
     return pano, fov_mask
 
 
-def load_panorama(source, hfov_deg: float | None = None, max_pixels: int = MAX_PIXELS) -> PanoramaImage:
+def load_panorama(source, hfov_deg: float | None = None, max_pixels: int = MAX_PIXELS,
+                  decode_height: int | None = None) -> PanoramaImage:
     """Load a 2:1 equirectangular panorama, or a pinhole photo when ``hfov_deg`` is given.
 
     Args:
@@ -103,8 +104,11 @@ def load_panorama(source, hfov_deg: float | None = None, max_pixels: int = MAX_P
         hfov_deg: horizontal field of view of a pinhole photo (the photo is placed into a panorama
             canvas facing the centre line, and the columns outside its FoV are masked).
         max_pixels: largest accepted image.
+        decode_height: the height the caller will use (e.g. the model's); a big panorama file is then decoded
+            at a reduced size that is still at least this tall (fast: JPEG draft mode, integer reduction).
     """
-    image, name = _read(source, max_pixels)
+    draft = (2 * decode_height, decode_height) if decode_height and hfov_deg is None else None
+    image, name = _read(source, max_pixels, draft)
     height, width = image.shape[-2:]
     label = name or "panorama"
     if hfov_deg is not None:

@@ -48,6 +48,19 @@ def test_panorama_and_tile_of_any_size(tmp_path):
     assert load_satellite(save(tmp_path / "s.png", np.zeros((37, 37, 3), np.uint8))).image.shape == (3, 37, 37)
 
 
+@pytest.mark.parametrize("suffix", ["jpg", "png"])
+def test_a_big_panorama_is_decoded_at_a_reduced_size_still_tall_enough(tmp_path, suffix):
+    rows = np.linspace(0, 255, 1200, dtype=np.uint8)[:, None, None]
+    path = save(tmp_path / f"big.{suffix}", np.broadcast_to(rows, (1200, 2400, 3)).copy())
+    full = load_panorama(path)
+    reduced = load_panorama(path, decode_height=300)
+    assert full.image.shape[-2:] == (1200, 2400)
+    assert 300 <= reduced.image.shape[-2] <= 600 and reduced.image.shape[-1] == 2 * reduced.image.shape[-2]
+    # the same picture: row means of the reduced decode follow the full one
+    shrunk = torch.nn.functional.interpolate(full.image[None], size=reduced.image.shape[-2:], mode="area")[0]
+    assert torch.allclose(shrunk.mean(dim=(0, 2)), reduced.image.mean(dim=(0, 2)), atol=0.03)
+
+
 def test_non_2to1_panorama_is_refused_with_what_is_expected(tmp_path):
     with pytest.raises(DataError, match=r"100x80.*twice as wide.*field of view"):
         load_panorama(save(tmp_path / "p.png", np.zeros((80, 100, 3), np.uint8)))
