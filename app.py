@@ -18,9 +18,9 @@ import gradio as gr
 
 import app_handlers as handlers
 from app_handlers import MAX_UPLOAD_MB
-from studio_ui.evaluate import build_evaluate_tab
-from studio_ui.explore import build_explore_tab, wire_explore
-from studio_ui.map import build_map_tab, map_inputs, wire_map
+from studio_ui.evaluate import EvaluateTab, build_evaluate_tab
+from studio_ui.explore import ExploreTab, build_explore_tab, wire_explore
+from studio_ui.map import MAP_CLICK_JS, MapTab, build_map_tab, map_inputs, wire_map
 from geodistill.errors import GeoDistillError
 from studio_ui.train import TrainTab, build_train_tab
 
@@ -43,19 +43,29 @@ def build_demo() -> gr.Blocks:
                 train = build_train_tab(choices)
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate = build_evaluate_tab(choices)
-        wire_explore(explore, map_tab.view, map_inputs(map_tab, explore.sample_state, explore.predictions_state))
+        then_localize = wire_explore(explore, map_tab.view,
+                                     map_inputs(map_tab, explore.sample_state, explore.predictions_state))
         wire_map(map_tab, explore.sample_state, explore.predictions_state)
-        _wire_across_tabs(train, explore.model, evaluate.model, tabs)
+        _wire_across_tabs(demo, train, explore, evaluate, map_tab, tabs, then_localize)
+        demo.load(None, None, None, js=MAP_CLICK_JS)
     return demo.queue(default_concurrency_limit=4)
 
 
-def _wire_across_tabs(train: TrainTab, explore_model: gr.Dropdown, evaluate_model: gr.Dropdown,
-                      tabs: gr.Tabs) -> None:
-    """A finished run becomes a model of Explore and Evaluate; Refresh updates every list of runs and models."""
-    train.explore_button.click(handlers.use_run_in_explore, train.run_picker, [explore_model, evaluate_model, tabs],
-                               api_name=False)
-    train.refresh_button.click(handlers.refresh_lists, None, [train.run_picker, evaluate_model, train.init_checkpoint],
-                               api_name=False)
+def _wire_across_tabs(demo: gr.Blocks, train: TrainTab, explore: ExploreTab, evaluate: EvaluateTab, map_tab: MapTab,
+                      tabs: gr.Tabs, then_localize) -> None:
+    """A finished run becomes a model of Explore and Evaluate; Refresh, and every page load, update every list of
+    runs and models; a click on the map becomes the upload's tile centre; a worst case of Evaluate opens in
+    Explore."""
+    train.explore_button.click(handlers.use_run_in_explore, train.run_picker,
+                               [explore.model, evaluate.model, tabs], api_name=False)
+    lists = [train.run_picker, explore.model, evaluate.model, train.init_checkpoint]
+    gr.on([train.refresh_button.click, demo.load], handlers.refresh_lists, None, lists, api_name=False)
+    map_tab.clicked.change(lambda text: text, map_tab.clicked, explore.tile_centre, api_name=False,
+                           show_progress="hidden")
+    then_localize(evaluate.worst.select(
+        handlers.open_case, evaluate.cases,
+        [explore.sample_state, explore.sample_info, explore.limited, explore.fov_deg, explore.fov_center,
+         explore.model, explore.heading, tabs], api_name=False))
 
 
 def _port(text: str) -> int:

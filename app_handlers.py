@@ -14,14 +14,18 @@ import json
 import logging
 import random
 import re
+import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from geodistill import keys, settings, studio
 from geodistill.config import ConfigError, ExperimentConfig, load_config
 from geodistill.data import samples as bundled
+from geodistill.data.georeference import geotiff_georeference, parse_latlon, parse_number, split_pair, \
+    world_file_georeference
 from geodistill.data.pairs import MPP_MAX, MPP_MIN, GeoReference, load_panorama, load_satellite, make_sample
 from geodistill.data.vigor import VigorDataset
 from geodistill.engine.jobs import CANCELLING, JobManager
@@ -30,6 +34,9 @@ from geodistill.engine.tasks.distill import resolve_init_checkpoint
 from geodistill.evaluation import evaluate_localizer, perturb_heading, yaw_for_query
 from geodistill.pathpolicy import PathPolicy
 from geodistill.viz import panels, plots, webmap
+from geodistill.viz.heatmap import PREDICTION_COLOUR, TEACHER_COLOUR
+
+PANO_HEIGHT = 320            # the panorama height of an uploaded pair (make_sample's); big files decode near it
 
 logger = logging.getLogger("geodistill.app")
 
@@ -144,42 +151,41 @@ def _dataset_root(text: str | None) -> Path:
     return PATHS.resolve(text, "dataset root")
 
 
-GEOREFERENCE_FIELDS = ("Tile centre lat", "Tile centre lon", "Metres per pixel", "zoom")
-
-
-def _number(value, field: str) -> float | None:
-    """A georeference field: empty means not given (never 0); text must be a number."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise gr.Error(f"{field}: {value!r} is not a number") from None
-    if not np.isfinite(number):
-        raise gr.Error(f"{field}: {value!r} is not a finite number")
-    return number
-
-
-def upload_georeference(lat, lon, mpp, zoom) -> GeoReference:
-    """The georeference of an uploaded tile. Empty lat and lon: no georeference (pixel and metre output only); the
-    scale (m/px, or zoom with lat/lon) is needed either way. A missing field is named."""
-    lat, lon, mpp, zoom = (_number(v, f) for v, f in zip((lat, lon, mpp, zoom), GEOREFERENCE_FIELDS))
-    if (lat is None) != (lon is None):
-        missing = GEOREFERENCE_FIELDS[0] if lat is None else GEOREFERENCE_FIELDS[1]
-        raise gr.Error(f"{missing} is empty: give both tile-centre coordinates, or neither (no georeference: the "
-                       "prediction is given in pixels and metres only)")
+def upload_georeference(tile_centre, mpp, zoom) -> GeoReference:
+    """The georeference of an uploaded tile from its typed fields (read locale-tolerantly: a decimal comma is a
+    decimal point, ambiguous input is refused). An empty tile centre: no georeference (pixel and metre output only);
+    the scale (m/px, or a zoom with the centre) is needed either way, and a missing one is named."""
+    centre = parse_latlon(tile_centre, "Tile centre (lat, lon)")
+    mpp, zoom = parse_number(mpp, "Metres per pixel"), parse_number(zoom, "zoom")
     if mpp is None and zoom is None:
         raise gr.Error(f"Metres per pixel is empty: give the tile's scale ({MPP_MIN:g}-{MPP_MAX:g} m/px), or a zoom "
-                       "level with the tile-centre lat/lon")
-    return GeoReference(lat=lat, lon=lon, meters_per_pixel=mpp, zoom=zoom)
+                       "level with the tile centre")
+    return GeoReference(lat=centre and centre[0], lon=centre and centre[1], meters_per_pixel=mpp, zoom=zoom)
+
+
+def _image_size(path: str) -> str:
+    """``W×H px`` of an image file from its header alone (no decoding), or ``?`` when unreadable (the loader then
+    says why)."""
+    try:
+        with Image.open(path) as image:
+            return f"{image.size[0]}×{image.size[1]} px"
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return "?"
+
+
+def _pixel(text: str | None, field: str) -> tuple[float, float] | None:
+    pair = split_pair(text, field)
+    return None if pair is None else (parse_number(pair[0], field), parse_number(pair[1], field))
 
 
 @user_errors
 def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, index: float,
-                pano_file: str | None, sat_file: str | None, lat: str | float | None, lon: str | float | None,
-                mpp: str | float | None, zoom: str | float | None, hfov: str | float | None) -> tuple[dict, str]:
-    """Load the chosen sample; returns (sample, a one-line description). The upload's georeference and FoV fields
-    are text (or numbers); empty means not given."""
+                pano_file: str | None, sat_file: str | None, tile_centre: str | None, mpp, zoom, hfov,
+                gt_latlon: str | None = None, gt_pixel: str | None = None,
+                progress=gr.Progress()) -> tuple[dict, str]:
+    """Load the chosen sample; returns (sample, a one-line description). An upload's fields are typed text, read
+    locale-tolerantly (empty means not given: no georeference is pixel and metre output only); its known true
+    position (``gt_latlon`` or ``gt_pixel``, pixels of the tile file) gives the error in metres."""
     if source == "bundled sample":
         if not name:
             raise gr.Error("choose a bundled sample")
@@ -190,52 +196,125 @@ def load_sample(source: str, name: str, vigor_root: str, area: str, split: str, 
         if not 0 <= int(index) < len(dataset):
             raise gr.Error(f"index {int(index)} is outside the {split} split (0..{len(dataset) - 1})")
         return dataset[int(index)], f"{shown(PATHS.display(root))} {area}/{split} #{int(index)} of {len(dataset)}."
-    pano = load_panorama(_checked_upload(pano_file, "panorama"), hfov_deg=_number(hfov, "horizontal FoV"))
+    pano_path = _checked_upload(pano_file, "panorama")
+    size = _image_size(pano_path)
+    progress(0.1, desc=f"reading the panorama ({size})")
+    pano = load_panorama(pano_path, hfov_deg=parse_number(hfov, "Pinhole photo FoV"), decode_height=PANO_HEIGHT)
+    progress(0.6, desc="reading the satellite tile")
     sat = load_satellite(_checked_upload(sat_file, "satellite tile"))
-    georef = upload_georeference(lat, lon, mpp, zoom)
+    georef = upload_georeference(tile_centre, mpp, zoom)
+    truth = parse_latlon(gt_latlon, "Known camera lat, lon")
+    truth_px = _pixel(gt_pixel, "Known camera pixel (u, v)")
+    progress(0.9, desc="preparing the pair")
+    sample = make_sample(pano, sat, georef, pano_height=PANO_HEIGHT, gt_latlon=truth, gt_uv=truth_px)
     where = "" if georef.latlon else " No georeference: the prediction is given in pixels and metres only."
-    return make_sample(pano, sat, georef), f"Uploaded pair.{where}"
+    known = " Known camera position given: the error is shown in metres." if truth or truth_px else ""
+    return sample, f"Uploaded pair ({size} panorama).{where}{known}"
 
 
 @user_errors
 def load_bundled(name: str) -> tuple[dict, str, str]:
     """Load a bundled sample by name; returns (sample, description, the source radio's value)."""
-    sample, info = load_sample(SOURCES[0], name, "", "cross", "test", 0, None, None, None, None, None, None, None)
+    sample, info = load_sample(SOURCES[0], name, "", "cross", "test", 0, None, None, None, None, None, None)
     return sample, info, SOURCES[0]
+
+
+NO_SAMPLE = "Load a sample first: pick a bundled sample, or load a VIGOR root or an upload."
+
+
+@user_errors
+def read_upload_georeference(sat_file: str | None, world_file: str | None):
+    """The tile centre and m/px of an uploaded GeoTIFF tile, or of the tile with its world file; the fields are
+    left as they are when neither holds a georeference. Returns (tile centre, m/px, a note)."""
+    if not sat_file:
+        return gr.skip(), gr.skip(), "Upload the tile, then its world file (or a GeoTIFF tile alone)."
+    if world_file:
+        try:
+            with Image.open(sat_file) as tile:
+                size = tile.size
+        except (OSError, SyntaxError) as error:
+            raise gr.Error(f"{Path(sat_file).name}: not a readable image") from error
+        georef = world_file_georeference(world_file, size)
+    else:
+        georef = geotiff_georeference(sat_file)
+    if georef is None:
+        return gr.skip(), gr.skip(), ""
+    return georef.latlon_text(), f"{georef.meters_per_pixel:.4f}", \
+        f"Georeference read from {georef.source}: centre {georef.latlon_text()}, {georef.meters_per_pixel:.4f} m/px."
+
+
+@user_errors
+def require_sample(sample: dict | None) -> None:
+    """The Localize button's check: an explicit request without a sample gets the hint as a message."""
+    if not sample:
+        raise gr.Error(NO_SAMPLE)
 
 
 @user_errors
 def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fov_center_deg: float,
-             heading: str = "45") -> dict:
-    """Teacher on the full panorama, student on the limited FoV; returns {"teacher", "student"} predictions."""
+             heading: str = "45") -> dict | None:
+    """Teacher on the full panorama, student on the limited FoV; returns {"teacher", "student", "heading"} (the
+    predictions and the heading mode asked for). Without a sample there is nothing to do (None: a control moved
+    before a sample was loaded is not an error)."""
     if not sample:
-        raise gr.Error("load a sample first")
+        return None
     teacher, student = studio.teacher_and_student(_model(choice), heading)
     student_fov = float(fov_deg) if limited and fov_deg < 360 else None
     return {"teacher": teacher.predict(sample),
-            "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg))}
+            "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg)),
+            "heading": heading}
 
 
 @user_errors
 def render(sample: dict | None, predictions: dict | None, opacity: float, show_fov: bool):
-    """All drawings of the Explore tab (and the map) from the state."""
+    """All drawings of the Explore tab (and the map) from the state; nothing changes before a localization."""
     if not sample or not predictions:
-        raise gr.Error("load a sample and localize it first")
-    view = panels.explore_view(sample, predictions["student"], predictions["teacher"], opacity, show_fov)
+        return (gr.skip(),) * 6
+    view = panels.explore_view(sample, predictions["student"], predictions["teacher"], opacity, show_fov,
+                               heading_mode=predictions.get("heading"))
     return view.panorama, view.teacher, view.student, view.difference, view.bev, view.summary
 
 
 @user_errors
-def render_map(sample: dict | None, predictions: dict | None, which: str, online_tiles: bool) -> str:
+def export_result(sample: dict | None, predictions: dict | None, model: str) -> list[str]:
+    """The localized sample as a JSON file, and as GeoJSON when the tile is georeferenced."""
+    if not sample or not predictions:
+        raise gr.Error("localize a sample first, then export it")
+    models = {label: predictions[label] for label in ("teacher", "student")}
+    stem = Path(str(sample.get(keys.PANO_NAME) or "result")).stem or "result"
+    folder = Path(tempfile.mkdtemp(prefix="geodistill-export-"))
+    files = [folder / f"{stem}.json"]
+    files[0].write_text(json.dumps(studio.result_document(sample, models, model), indent=2) + "\n")
+    if sample.get(keys.LATLON_SAT) is not None and np.isfinite(np.asarray(sample[keys.LATLON_SAT], float)).all():
+        files.append(folder / f"{stem}.geojson")
+        files[1].write_text(json.dumps(studio.result_geojson(sample, models, model), indent=2) + "\n")
+    return [str(path) for path in files]
+
+
+def _marker(label: str, prediction, colour: tuple[int, int, int]) -> webmap.MapMarker:
+    heading = panels.heading_text(prediction, None)
+    details = [f"error {prediction.error_m:.2f} m" if prediction.error_m is not None else "error: unknown (no truth)",
+               f"heading {heading}", f"confidence: {prediction.confidence_text}"]
+    return webmap.MapMarker(label, prediction.uv, panels.display_heading(prediction), details, colour)
+
+
+@user_errors
+def render_map(sample: dict | None, predictions: dict | None, online_tiles: bool) -> str:
+    """The map of the latest localization: both heatmaps as layers of the map's own switcher (so switching keeps
+    the zoom and the toggles), the student's and the teacher's predictions with popups, a legend."""
     if not sample or not predictions:
         return webmap.message_map(EMPTY_MAP_MESSAGE)
-    prediction = predictions["teacher" if which == "teacher" else "student"]
+    student, teacher = predictions["student"], predictions["teacher"]
     latlon = np.asarray(sample.get(keys.LATLON_SAT, [np.nan, np.nan]), dtype=np.float64)
     if not np.isfinite(latlon).all():
         return webmap.message_map("This sample has no georeference (tile-centre lat/lon), so it has no map.")
-    return webmap.localization_map(sample[keys.SAT], latlon, prediction.meters_per_pixel, prediction.prob_on_tile,
-                                   prediction.uv, prediction.uv_gt, panels.display_heading(prediction),
-                                   online_tiles=online_tiles, heatmap_label=f"{which} heatmap")
+    markers = [_marker("student prediction", student, PREDICTION_COLOUR)]
+    if teacher is not student:
+        markers.append(_marker("teacher prediction", teacher, TEACHER_COLOUR))
+    return webmap.localization_map(sample[keys.SAT], latlon, student.meters_per_pixel, uv_gt=student.uv_gt,
+                                   online_tiles=online_tiles, markers=markers,
+                                   heatmaps={"student heatmap": student.prob_on_tile,
+                                             "teacher heatmap": teacher.prob_on_tile})
 
 
 def random_fov() -> tuple[float, float]:
@@ -320,20 +399,33 @@ def _progress_html(status) -> str:
             f'style="width:100%"></progress><div>{shown(status.summary())}</div></div>')
 
 
-def poll_run(name: str | None, drawn: tuple | None):
-    """Timer tick: status, progress bar, log, and the curves when new events arrived (``drawn``: the (run, event
-    count) the curves show)."""
+def poll_run(name: str | None, *on_page):
+    """Timer tick: the status line, progress bar, log and curves key of the run, each sent only when it differs from
+    ``on_page`` (what the page holds; ``gr.skip()`` otherwise). The app keeps them in ``gr.State``s whose change
+    redraws one visible component each, so nothing on the page is redrawn, or flickers, while it stays the same."""
     if not name:
-        return "Start a run or choose one.", "", "", gr.skip(), drawn
+        now = ("Start a run or choose one.", "", "", None)
+    else:
+        try:
+            events = JOBS.events(name)
+            status = JOBS.status(name, events)
+            now = (f"**{status.state}** · checkpoints: {', '.join(status.checkpoints) or 'none yet'}",
+                   _progress_html(status), PATHS.redact(JOBS.log_tail(name, 60)), (name, len(events)))
+        except GeoDistillError as error:
+            now = (shown(str(error)), "", "", None)
+    on_page = on_page + (object(),) * (len(now) - len(on_page))
+    return tuple(value if value != before else gr.skip() for value, before in zip(now, on_page))
+
+
+def run_curves(curves_key: tuple | None):
+    """The loss and validation curves of the run of ``curves_key`` ((name, number of events)), None without a run."""
+    if not curves_key:
+        return None
+    name = curves_key[0]
     try:
-        events = JOBS.events(name)
-        status = JOBS.status(name, events)
-    except GeoDistillError as error:
-        return shown(str(error)), "", "", gr.skip(), drawn
-    key = (name, len(events))
-    curves = plots.training_curves(events, title=name) if key != drawn else gr.skip()
-    return f"**{status.state}** · checkpoints: {', '.join(status.checkpoints) or 'none yet'}", \
-        _progress_html(status), PATHS.redact(JOBS.log_tail(name, 60)), curves, key
+        return plots.training_curves(JOBS.events(name), title=name)
+    except GeoDistillError:
+        return None
 
 
 @user_errors
@@ -361,8 +453,12 @@ def use_run_in_explore(name: str | None):
 
 
 def refresh_lists():
+    """The lists of runs and models as they are on disk now: (runs, Explore's models, Evaluate's models, the
+    checkpoints GeoDistill can start from)."""
     runs = [r.name for r in JOBS.list_runs()]
-    return gr.update(choices=runs), gr.update(choices=model_choices()), gr.update(choices=model_choices())
+    models = model_choices()
+    return gr.update(choices=runs), gr.update(choices=models), gr.update(choices=models), \
+        gr.update(choices=[choice for choice in models if choice[1] != UNTRAINED])
 
 
 # ---- Evaluate ------------------------------------------------------------------------------------------------
@@ -375,7 +471,8 @@ def _rounded(value: float | None, digits: int) -> float | None:
 @user_errors
 def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, fov_deg: float, compare: bool,
              orientation: str = "aligned", progress=gr.Progress()):
-    """Metrics table, error CDF and the worst cases of the student (and the teacher when asked).
+    """Metrics table, error CDF, the worst cases of the student (and the teacher when asked), the setting, the
+    per-sample CSV of the student and the worst cases' samples (for "open in Explore").
 
     ``orientation`` is the protocol's setting (aligned, 45, unknown): the models are loaded with the heading mode
     of that setting (aligned: no orientation model), so the numbers equal ``python -m geodistill evaluate``'s.
@@ -400,11 +497,41 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
     seed = results["student"].setting["seed"]
     samples = [perturb_heading(dataset[row["index"]], yaw_for_query(seed, row["index"], orientation)) for row in worst]
     centres = [row["fov_center_deg"] or 0.0 for row in worst]
-    gallery = [(panels.case_thumbnail(sample, prediction), f"{row['panorama']} · {row['error_m']:.1f} m")
+    gallery = [(panels.case_thumbnail(sample, prediction), case_caption(row))
                for row, sample, prediction in zip(worst, samples, student.predict_batch(
                    samples, fov, centres, estimate_heading=orientation != "aligned"))]
     cdf = plots.error_cdf({label: result.errors_m for label, result in results.items()})
-    return table, cdf, gallery, f"`{results['student'].setting_tag()}`"
+    folder = Path(tempfile.mkdtemp(prefix="geodistill-evaluation-"))
+    csv_path = results["student"].write_csv(folder / f"per_sample_{area}_{split}_{orientation}.csv")
+    cases = [{"sample": sample, "caption": case_caption(row), "fov_deg": fov, "fov_center_deg": centre,
+              "model": choice, "heading": studio.HEADING_OF_SETTING[orientation]}
+             for row, sample, centre in zip(worst, samples, centres)]
+    return table, cdf, gallery, f"`{results['student'].setting_tag()}`", str(csv_path), cases
+
+
+def case_caption(row: dict) -> str:
+    """A worst case's caption, the error first (a long panorama name is cut at the end, never the error)."""
+    return f"{row['error_m']:.1f} m · {row['panorama']}"
+
+
+def open_case(cases: list | None, evt: gr.SelectData):
+    """A worst case of the Evaluate tab into Explore: its sample (as evaluated, heading included), its FoV, model and
+    heading mode, and the Explore tab selected. Returns (sample, description, limit FoV, FoV width, FoV centre,
+    model, heading mode, tabs)."""
+    if not cases or evt.index is None or not 0 <= int(evt.index) < len(cases):
+        raise gr.Error("evaluate first, then choose one of the worst cases")
+    case = cases[int(evt.index)]
+    fov = case["fov_deg"]
+    return case["sample"], f"Worst case from Evaluate: {case['caption']}.", fov is not None, \
+        fov if fov is not None else gr.skip(), case["fov_center_deg"], case["model"], case["heading"], \
+        gr.Tabs(selected="explore")
+
+
+def orientation_choices() -> list[tuple[str, str]]:
+    """The Evaluate tab's heading settings: those the installed models support (``geodistill.studio``)."""
+    labels = {"aligned": "north-aligned (the protocol's default)", "45": "turned within ±45° (estimated)",
+              "unknown": "unknown heading (estimated on the full circle)"}
+    return [(labels[setting], setting) for setting in studio.orientation_settings()]
 
 
 def _samples_root() -> Path:

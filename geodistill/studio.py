@@ -5,7 +5,10 @@
 - the heading modes a panorama can be given in (:data:`HEADING_MODES`) and the orientation model of each;
 - :class:`ModelCache`: a localizer is built once per (checkpoint, role, orientation model), never per request;
 - :func:`teacher_and_student`: the (teacher, student) pair of a model choice, with an explicit heading mode;
-- :func:`evaluation_dataset`: a VIGOR-layout split read as ``python -m geodistill evaluate`` reads it for a model.
+- :func:`evaluation_dataset`: a VIGOR-layout split read as ``python -m geodistill evaluate`` reads it for a model;
+  :func:`orientation_settings`: the evaluation protocol's heading settings the installed models support;
+- :func:`result_document` / :func:`result_geojson`: a localized sample as JSON (the documented prediction fields
+  plus ``uv_file``, pixels of the tile file) and as a GeoJSON FeatureCollection.
 
 A model *choice* is :data:`UNTRAINED` (no checkpoint: the packaged pretrained backbone, random decoders),
 ``shipped:<name>`` (a folder of the checkpoints root) or the path of a checkpoint or run folder.
@@ -16,12 +19,15 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from geodistill import settings
+import numpy as np
+
+from geodistill import keys, settings
 from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
 from geodistill.config import ExperimentConfig
 from geodistill.data.vigor import VigorDataset
 from geodistill.errors import GeoDistillError
-from geodistill.inference import Localizer
+from geodistill.geometry.frames import uv_to_latlon
+from geodistill.inference import Localizer, Prediction
 
 DEFAULT_LOCALIZER = "geodistill_student"     # what predict, bench and the app use when not told otherwise
 DEFAULT_TEACHER = "geodistill_teacher"       # the teacher shipped beside the default student
@@ -154,3 +160,75 @@ def evaluation_dataset(localizer: Localizer, root: str | Path, area: str, split:
     return VigorDataset(root, area=area, split=split, pano_height=localizer.pano_height, sat_size=localizer.sat_size,
                         val_fraction=config.data.val_fraction, split_seed=config.data.split_seed,
                         default_camera_height_m=config.model.camera_height_m)
+
+
+def orientation_settings() -> list[str]:
+    """The evaluation protocol's heading settings (:data:`HEADING_OF_SETTING`) whose heading mode is usable here:
+    ``unknown`` only where the full-circle orientation model is shipped."""
+    modes = heading_modes()
+    return [setting for setting, mode in HEADING_OF_SETTING.items() if mode in modes]
+
+
+def file_pixels_per_pixel(sample: dict) -> float:
+    """How many pixels of the tile file one pixel of the sample's tile covers (``sat_file_side / S``)."""
+    side = int(sample[keys.SAT].shape[-1])
+    return float(sample.get(keys.SAT_FILE_SIDE) or side) / side
+
+
+def _prediction_fields(prediction: Prediction, to_file: float) -> dict:
+    document = prediction.to_dict()
+    document["uv_file"] = [float(prediction.uv[0]) * to_file, float(prediction.uv[1]) * to_file]
+    document["uv_gt_file"] = None if prediction.uv_gt is None else \
+        [float(prediction.uv_gt[0]) * to_file, float(prediction.uv_gt[1]) * to_file]
+    return document
+
+
+def result_document(sample: dict, predictions: dict[str, Prediction], model: str = "") -> dict:
+    """A localized sample as JSON: per model (``teacher``, ``student``) the fields of ``Prediction.to_dict`` plus
+    ``uv_file`` / ``uv_gt_file`` (pixels of the tile file), and the tile file's side and centre."""
+    to_file = file_pixels_per_pixel(sample)
+    latlon = sample.get(keys.LATLON_SAT)
+    centre = None if latlon is None or not np.isfinite(np.asarray(latlon, dtype=np.float64)).all() else \
+        [float(latlon[0]), float(latlon[1])]
+    return {"model": model, "pano": sample.get(keys.PANO_NAME, ""), "sat": sample.get(keys.SAT_NAME, ""),
+            "tile_file_px": round(int(sample[keys.SAT].shape[-1]) * to_file), "tile_centre_latlon": centre,
+            **{label: _prediction_fields(prediction, to_file) for label, prediction in predictions.items()}}
+
+
+def _point(lat: float, lon: float, properties: dict) -> dict:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+            "properties": properties}
+
+
+def result_geojson(sample: dict, predictions: dict[str, Prediction], model: str = "") -> dict:
+    """A localized sample as a GeoJSON FeatureCollection: each model's predicted position (with its error, heading
+    and confidence), the true position when known, and the tile's footprint.
+
+    Raises:
+        StudioError: the sample has no georeference (tile-centre lat/lon), so it has no place on the earth.
+    """
+    document = result_document(sample, predictions, model)
+    centre = document["tile_centre_latlon"]
+    if centre is None:
+        raise StudioError("this sample has no georeference (tile-centre lat/lon), so it cannot be exported as "
+                          "GeoJSON; export JSON (pixels and metres) instead")
+    side = int(sample[keys.SAT].shape[-1])
+    mpp = float(next(iter(predictions.values())).meters_per_pixel)
+    corners = [uv_to_latlon(np.array(uv, dtype=np.float64), np.asarray(centre), side, mpp)
+               for uv in ([0, 0], [side, 0], [side, side], [0, side], [0, 0])]
+    features = [{"type": "Feature", "properties": {"kind": "tile", "sat": document["sat"]},
+                 "geometry": {"type": "Polygon", "coordinates": [[[float(c[1]), float(c[0])] for c in corners]]}}]
+    for label, prediction in predictions.items():
+        fields = document[label]
+        if fields["lat"] is not None:
+            features.append(_point(fields["lat"], fields["lon"], {
+                "kind": "prediction", "model": label, "error_m": fields["error_m"],
+                "heading_deg": fields["heading_deg"], "confidence": fields["confidence"],
+                "uv_file": fields["uv_file"]}))
+    truth = next((p for p in predictions.values() if p.uv_gt is not None), None)
+    if truth is not None:
+        lat, lon = uv_to_latlon(np.asarray(truth.uv_gt, dtype=np.float64), np.asarray(centre), side, mpp)
+        features.append(_point(lat, lon, {"kind": "ground truth", "uv_file": document["student"]["uv_gt_file"]
+                                          if "student" in document else None}))
+    return {"type": "FeatureCollection", "properties": {"model": model, "pano": document["pano"]},
+            "features": features}

@@ -1,4 +1,5 @@
-"""The Evaluate tab: the VIGOR protocol on a dataset split, metrics per city, the error CDF, the worst cases."""
+"""The Evaluate tab: the VIGOR protocol on a dataset split, metrics per city, the error CDF, the worst cases (each
+opens in Explore), the per-sample CSV."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ class EvaluateTab:
     model: gr.Dropdown
     inputs: list              # the arguments of app_handlers.evaluate, in order
     button: gr.Button
-    outputs: list             # metrics, CDF, worst cases, setting
+    outputs: list             # metrics, CDF, worst cases, setting, per-sample CSV, the cases' samples
+    worst: gr.Gallery
+    cases: gr.State
 
 
 def build_evaluate_tab(model_choices: list[tuple[str, str]]) -> EvaluateTab:
@@ -30,16 +33,22 @@ def build_evaluate_tab(model_choices: list[tuple[str, str]]) -> EvaluateTab:
     with gr.Row():
         limit = gr.Number(0, precision=0, minimum=0, label="At most N queries (0: all)")
         fov = gr.Slider(30, 360, 360, step=5, label="FoV (°)")
+        orientation = gr.Radio(handlers.orientation_choices(), value="aligned", label="Query headings",
+                               elem_id="evaluate-heading")
         compare = gr.Checkbox(True, label="Also evaluate the teacher")
-        orientation = gr.State("aligned")  # the protocol's heading setting: north-aligned panoramas, no estimate
         button = gr.Button("Evaluate", variant="primary", elem_id="evaluate-button")
     setting = gr.Markdown()
     metrics = gr.Dataframe(headers=METRIC_HEADERS, label="Metrics", elem_id="metrics-table")
     with gr.Row():
         cdf = gr.Image(label="Error CDF", elem_id="error-cdf")
-        worst = gr.Gallery(label="Worst cases (student)", columns=3, elem_id="worst-cases")
+        worst = gr.Gallery(label="Worst cases (student; click one to open it in Explore)", columns=3,
+                           elem_id="worst-cases")
+    per_sample = gr.File(label="Per-sample CSV (student; pixels of the tile file in *_file_px)",
+                         elem_id="per-sample-csv")
+    cases = gr.State(None)
     tab = EvaluateTab(model=model, inputs=[model, root, area, split, limit, fov, compare, orientation],
-                      button=button, outputs=[metrics, cdf, worst, setting])
+                      button=button, outputs=[metrics, cdf, worst, setting, per_sample, cases], worst=worst,
+                      cases=cases)
     tab.button.click(handlers.evaluate, tab.inputs, tab.outputs, api_name="evaluate", concurrency_id=COMPUTE,
                      concurrency_limit=1)
     return tab

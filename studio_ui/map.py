@@ -1,4 +1,8 @@
-"""The Map tab: the latest localization of the Explore tab on an offline Leaflet map."""
+"""The Map tab: the latest localization of the Explore tab on an offline Leaflet map.
+
+The heatmap layers (student, teacher) are switched in the map's own layer control, so switching keeps the zoom
+and the other toggles; a click on the map becomes the Explore tab's upload tile centre (:data:`MAP_CLICK_JS`).
+"""
 
 from __future__ import annotations
 
@@ -10,28 +14,46 @@ import app_handlers as handlers
 from app_handlers import COMPUTE, EMPTY_MAP_MESSAGE
 from geodistill.viz import webmap
 
+# run once on page load: the map (a sandboxed iframe) posts its clicks into the "clicked point" field, whose input
+# event makes it the Explore tab's upload tile centre (app.py)
+MAP_CLICK_JS = """
+() => {
+    window.addEventListener("message", (event) => {
+        const data = event.data || {};
+        if (data.type !== "geodistill-map-click") return;
+        const field = document.querySelector("#map-click textarea, #map-click input");
+        if (!field) return;
+        field.value = Number(data.lat).toFixed(7) + ", " + Number(data.lon).toFixed(7);
+        field.dispatchEvent(new Event("input", {bubbles: true}));
+    });
+}
+"""
+
 
 @dataclass
 class MapTab:
-    layer: gr.Radio
     online: gr.Checkbox
+    clicked: gr.Textbox
     view: gr.HTML
 
 
 def build_map_tab() -> MapTab:
     """Lay out the tab (call inside ``gr.Tab``)."""
     with gr.Row():
-        layer = gr.Radio(["student", "teacher"], value="student", label="Heatmap layer")
         online = gr.Checkbox(False, label="Offer online base tiles (needs a network)")
+        gr.Markdown("Switch the student/teacher heatmap in the map's layer control; click a marker for its error, "
+                    "heading and confidence; click the map to set the tile centre of an upload (Explore).")
+        clicked = gr.Textbox(label="Clicked point: lat, lon (the tile centre of an upload)", interactive=True,
+                             elem_id="map-click")
     view = gr.HTML(webmap.message_map(EMPTY_MAP_MESSAGE), elem_id="map-view")
-    return MapTab(layer=layer, online=online, view=view)
+    return MapTab(online=online, clicked=clicked, view=view)
 
 
 def map_inputs(tab: MapTab, sample_state: gr.State, predictions_state: gr.State) -> list:
-    return [sample_state, predictions_state, tab.layer, tab.online]
+    return [sample_state, predictions_state, tab.online]
 
 
 def wire_map(tab: MapTab, sample_state: gr.State, predictions_state: gr.State) -> None:
-    """Switching the layer or the online tiles redraws the map."""
-    gr.on([tab.layer.input, tab.online.input], handlers.render_map, map_inputs(tab, sample_state, predictions_state),
-          tab.view, api_name=False, concurrency_id=COMPUTE, concurrency_limit=1)
+    """Switching the online tiles redraws the map."""
+    tab.online.input(handlers.render_map, map_inputs(tab, sample_state, predictions_state), tab.view, api_name=False,
+                     concurrency_id=COMPUTE, concurrency_limit=1)

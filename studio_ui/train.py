@@ -10,6 +10,23 @@ import app_handlers as handlers
 from app_handlers import JOBS, TASKS, UNTRAINED
 
 
+# after each poll, in the browser: keep the log at its newest line, unless the reader scrolled up to read (scrolling
+# back to the bottom follows again)
+FOLLOW_LOG_JS = """
+() => setTimeout(() => {
+    const box = document.querySelector("#run-log textarea");
+    if (!box) return;
+    if (!box.dataset.follow) {
+        box.dataset.follow = "yes";
+        box.addEventListener("scroll", () => {
+            box.dataset.follow = box.scrollTop + box.clientHeight >= box.scrollHeight - 4 ? "yes" : "no";
+        });
+    }
+    if (box.dataset.follow === "yes") box.scrollTop = box.scrollHeight;
+}, 50)
+"""
+
+
 @dataclass
 class TrainTab:
     run_name: gr.Textbox
@@ -26,7 +43,6 @@ class TrainTab:
     explore_button: gr.Button
     curves: gr.Image
     run_log: gr.Textbox
-    curves_state: gr.State
 
 
 def build_train_tab(model_choices: list[tuple[str, str]]) -> TrainTab:
@@ -77,15 +93,14 @@ def build_train_tab(model_choices: list[tuple[str, str]]) -> TrainTab:
                 resume_button = gr.Button("Resume", elem_id="resume-button")
                 explore_button = gr.Button("Load into Explore")
             curves = gr.Image(label="Loss and validation", elem_id="run-curves")
-            run_log = gr.Textbox(label="Log", lines=12, max_lines=12, autoscroll=True, elem_id="run-log")
+            run_log = gr.Textbox(label="Log", lines=12, max_lines=12, autoscroll=False, elem_id="run-log")
     tab = TrainTab(
         run_name=run_name, gpus=gpus,
         form=[recipe, task, init_checkpoint, dataset, data_root, area, device, epochs, batch_size, lr, max_steps,
               fov_min, fov_max, tau_teacher, tau_student, ema],
         init_checkpoint=init_checkpoint, start_button=start_button, run_picker=run_picker,
         refresh_button=refresh_button, run_status=run_status, run_progress=run_progress, cancel_button=cancel_button,
-        resume_button=resume_button, explore_button=explore_button, curves=curves, run_log=run_log,
-        curves_state=gr.State(None))
+        resume_button=resume_button, explore_button=explore_button, curves=curves, run_log=run_log)
     _wire(tab)
     return tab
 
@@ -95,10 +110,15 @@ def _wire(tab: TrainTab) -> None:
     recipe.input(handlers.recipe_values, recipe, tab.form[1:], api_name=False)
     start_event = tab.start_button.click(handlers.start_training, [tab.run_name, tab.gpus, *tab.form],
                                          [tab.run_picker, tab.run_status], api_name="start_training")
+    # the timer writes only states (no visible component is touched, so none flickers); a state that changed
+    # redraws its one component
+    shown = [gr.State(None) for _ in range(4)]  # status line, progress bar, log, curves key
     timer = gr.Timer(1.0)
-    timer.tick(handlers.poll_run, [tab.run_picker, tab.curves_state],
-               [tab.run_status, tab.run_progress, tab.run_log, tab.curves, tab.curves_state], api_name=False,
-               show_progress="hidden")
+    timer.tick(handlers.poll_run, [tab.run_picker, *shown], shown, api_name=False, show_progress="hidden")
+    for state, component in zip(shown[:3], (tab.run_status, tab.run_progress, tab.run_log)):
+        event = state.change(lambda value: value, state, component, api_name=False, show_progress="hidden")
+    event.then(None, None, None, js=FOLLOW_LOG_JS, show_progress="hidden")
+    shown[3].change(handlers.run_curves, shown[3], tab.curves, api_name=False, show_progress="hidden")
     tab.cancel_button.click(handlers.cancel_run, tab.run_picker, tab.run_status, cancels=[start_event],
                             api_name="cancel_run")
     tab.resume_button.click(handlers.resume_run, [tab.run_picker, tab.gpus], tab.run_status, api_name="resume_run")

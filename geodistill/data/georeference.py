@@ -141,7 +141,8 @@ def _geo_keys(directory) -> dict[int, int]:
 
 
 def geotiff_georeference(path: str | Path) -> TileGeoreference | None:
-    """The georeference of a north-up GeoTIFF tile (EPSG:4326 or 3857), or None when the file has no GeoTIFF tags.
+    """The georeference of a north-up GeoTIFF tile (EPSG:4326 or 3857), or None when the file has no GeoTIFF tags
+    (or is no readable image: loading the tile reports that).
 
     Raises:
         DataError: naming the file: a rotated tile (a transformation matrix), another CRS, a non-square pixel.
@@ -152,8 +153,8 @@ def geotiff_georeference(path: str | Path) -> TileGeoreference | None:
         with Image.open(path) as image:
             tags = dict(image.tag_v2) if hasattr(image, "tag_v2") else {}
             width, height = image.size
-    except (OSError, SyntaxError) as error:
-        raise DataError(f"{name}: cannot read the image: {error}") from error
+    except (OSError, SyntaxError):
+        return None  # not a readable image: loading it says why
     if MODEL_PIXEL_SCALE not in tags or MODEL_TIEPOINT not in tags:
         if 34264 in tags:
             raise DataError(f"{name}: the GeoTIFF is rotated (a transformation matrix); use a north-up tile")

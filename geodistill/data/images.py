@@ -53,8 +53,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, draft_size
         path: image file.
         max_pixels: refuse images with more pixels than this (checked before decoding).
         draft_size: optional (width, height) the caller will resize to; JPEGs are then decoded at the smallest
-            DCT scale that is still at least this large, and any 8-bit image is reduced by the largest integer
-            factor that keeps it that large, which is much faster for big panoramas.
+            DCT scale that is still at least this large, which is much faster for big panoramas.
 
     Returns:
         A loaded PIL image in its original mode, upright; ``image.info["original_size"]`` is the upright
@@ -83,15 +82,12 @@ def open_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, draft_size
         check_pixel_count(width, height, max_pixels, str(path))
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
         original_size = (width, height) if orientation in (1, 2, 3, 4) else (height, width)
-        target = None if draft_size is None else \
-            draft_size if orientation in (1, 2, 3, 4) else (draft_size[1], draft_size[0])
-        if target is not None and image.format == "JPEG":
+        if draft_size is not None and image.format == "JPEG":
+            target = draft_size if orientation in (1, 2, 3, 4) else (draft_size[1], draft_size[0])
             image.draft(image.mode, target)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
-        if target is not None:
-            image = _reduced(image, target)
         if orientation != 1:
             image = ImageOps.exif_transpose(image)
         image.info["original_size"] = original_size
@@ -163,8 +159,13 @@ def to_chw_tensor(image) -> torch.Tensor:
 
 
 def read_rgb(path: str | os.PathLike, max_pixels: int = MAX_PIXELS, draft_size: tuple[int, int] | None = None) -> torch.Tensor:
-    """Read an image file as float32 RGB (3,H,W) in [0, 1]; see :func:`open_image` for the arguments."""
-    return torch.from_numpy(np.ascontiguousarray(pil_to_array(open_image(path, max_pixels, draft_size)))).permute(2, 0, 1)
+    """Read an image file as float32 RGB (3,H,W) in [0, 1]; see :func:`open_image` for the arguments. With
+    ``draft_size`` an 8-bit image is also reduced by the largest integer factor that keeps it at least that large
+    (before the conversion to float, the slow part for a huge panorama)."""
+    image = open_image(path, max_pixels, draft_size)
+    if draft_size is not None:
+        image = _reduced(image, draft_size)
+    return torch.from_numpy(np.ascontiguousarray(pil_to_array(image))).permute(2, 0, 1)
 
 
 def read_rgb_resized(

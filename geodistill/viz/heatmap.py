@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from geodistill.viz.images import blend, colormap_rgb, resize_map, resize_rgb, to_rgb_uint8
 
 PREDICTION_COLOUR = (255, 59, 48)
+TEACHER_COLOUR = (10, 132, 255)     # the teacher's prediction where both are shown
 GROUND_TRUTH_COLOUR = (52, 199, 89)
 HEADING_COLOUR = (255, 214, 10)
 
@@ -73,6 +74,28 @@ def difference_overlay(sat, prob_teacher: np.ndarray, prob_student: np.ndarray, 
     colours = colormap_rgb(difference, "RdBu_r", vmin=-scale, vmax=scale)
     alpha = float(np.clip(opacity, 0, 1)) * (np.abs(difference) / scale) ** 0.5
     return blend(base, colours, alpha)
+
+
+def with_colour_bar(image: np.ndarray, cmap: str, top_label: str, bottom_label: str, title: str) -> np.ndarray:
+    """``image`` with a vertical colour bar on a white strip to its right: the colormap from bottom (its low end)
+    to top, labelled at both ends, with a title above, (H, W + strip, 3) uint8."""
+    from PIL import ImageFont
+
+    height = image.shape[0]
+    strip = max(90, height // 5)
+    bar_width, margin = max(12, strip // 6), max(20, height // 16)
+    canvas = Image.new("RGB", (image.shape[1] + strip, height), (255, 255, 255))
+    canvas.paste(Image.fromarray(np.ascontiguousarray(image)), (0, 0))
+    ramp = np.linspace(1.0, 0.0, height - 2 * margin, dtype=np.float32)[:, None].repeat(bar_width, axis=1)
+    left = image.shape[1] + 6
+    canvas.paste(Image.fromarray(colormap_rgb(ramp, cmap, vmin=0.0, vmax=1.0)), (left, margin))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=max(10, height // 40))
+    draw.rectangle([left, margin, left + bar_width, height - margin], outline=(80, 80, 80))
+    draw.text((left, 2), title, fill=(0, 0, 0), font=font)
+    for text, y in ((top_label, margin), (bottom_label, height - margin)):
+        draw.text((left + bar_width + 4, y), text, fill=(0, 0, 0), font=font, anchor="lm")
+    return np.asarray(canvas)
 
 
 def _normalised(prob: np.ndarray) -> np.ndarray:

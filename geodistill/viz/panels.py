@@ -15,7 +15,7 @@ import numpy as np
 from geodistill import keys
 from geodistill.calibration import confidence_sentence
 from geodistill.viz.bev import bev_on_tile
-from geodistill.viz.heatmap import difference_overlay, draw_localization, heatmap_overlay
+from geodistill.viz.heatmap import difference_overlay, draw_localization, heatmap_overlay, with_colour_bar
 from geodistill.viz.images import to_rgb_uint8
 from geodistill.viz.panorama import draw_fov
 
@@ -50,13 +50,22 @@ def display_heading(prediction) -> float | None:
 
 
 def _marked_heatmap(sat: np.ndarray, prediction, opacity: float, side: int) -> np.ndarray:
-    prob = prediction.prob_on_tile if prediction.prob_on_tile is not None else np.zeros(sat.shape[:2], np.float32)
+    prob = _prob(prediction, sat)
     image = heatmap_overlay(sat, prob, opacity, size=side)
-    return draw_localization(image, prediction.uv, prediction.uv_gt, display_heading(prediction),
-                             uv_scale=side / sat.shape[0])
+    image = draw_localization(image, prediction.uv, prediction.uv_gt, display_heading(prediction),
+                              uv_scale=side / sat.shape[0])
+    return with_colour_bar(image, "magma", f"{float(prob.max()):.2g}", "0", "P(cell)")
 
 
-def explore_view(sample: dict, student, teacher=None, opacity: float = 0.6, show_fov: bool = True) -> ExploreView:
+def _difference_map(sat: np.ndarray, teacher, student, opacity: float, side: int) -> np.ndarray:
+    teacher_prob, student_prob = _prob(teacher, sat), _prob(student, sat)
+    image = difference_overlay(sat, teacher_prob, student_prob, opacity, size=side)
+    image = draw_localization(image, student.uv, student.uv_gt, uv_scale=side / sat.shape[0])
+    return with_colour_bar(image, "RdBu_r", "student more", "teacher more", "difference")
+
+
+def explore_view(sample: dict, student, teacher=None, opacity: float = 0.6, show_fov: bool = True,
+                 heading_mode: str | None = None) -> ExploreView:
     """Draw one localized sample.
 
     Args:
@@ -65,6 +74,8 @@ def explore_view(sample: dict, student, teacher=None, opacity: float = 0.6, show
         teacher: the prediction of the teacher (full panorama), or None.
         opacity: heatmap opacity at the peak, [0, 1].
         show_fov: dim the panorama outside the student's field of view.
+        heading_mode: the heading mode the models ran with (``45``, ``full``, ``aligned``; None: not said), so the
+            summary can say when a heading was asked for but not estimated.
 
     Returns:
         An :class:`ExploreView`.
@@ -74,15 +85,16 @@ def explore_view(sample: dict, student, teacher=None, opacity: float = 0.6, show
     student_image = _marked_heatmap(sat, student, opacity, side)
     if teacher is not None:
         teacher_image = _marked_heatmap(sat, teacher, opacity, side)
-        difference = difference_overlay(sat, _prob(teacher, sat), _prob(student, sat), opacity, size=side)
-        difference = draw_localization(difference, student.uv, student.uv_gt, uv_scale=side / sat.shape[0])
+        difference = _difference_map(sat, teacher, student, opacity, side)
     else:
         teacher_image = difference = np.full_like(student_image, 235)
     mpp = _scalar(sample.get(keys.METERS_PER_PIXEL), student.meters_per_pixel)
     bev = bev_on_tile(sat, sample[keys.PANO], student.uv, mpp, display_heading(student), student.fov_mask,
                       camera_height_m=_scalar(sample.get(keys.CAMERA_HEIGHT_M), 2.0), uv_gt=student.uv_gt, size=side)
     panorama = draw_fov(sample[keys.PANO], student.fov_mask, show_mask=show_fov)
-    return ExploreView(panorama, teacher_image, student_image, difference, bev, prediction_summary(student, teacher))
+    file_side = int(sample.get(keys.SAT_FILE_SIDE) or sat.shape[0])
+    return ExploreView(panorama, teacher_image, student_image, difference, bev,
+                       prediction_summary(student, teacher, heading_mode, file_side / sat.shape[0], file_side))
 
 
 def case_thumbnail(sample: dict, prediction, size: int = 384, opacity: float = 0.6) -> np.ndarray:
@@ -98,29 +110,49 @@ def _prob(prediction, sat: np.ndarray) -> np.ndarray:
     return prediction.prob_on_tile
 
 
-def _cells(prediction) -> list[str]:
+def heading_text(prediction, heading_mode: str | None) -> str:
+    """The heading as the summary and the map's popups say it: estimated, given (north-aligned), or not estimated
+    (asked for, but the model has no orientation estimate: never shown as a known heading)."""
+    if prediction.heading_deg is not None and math.isfinite(prediction.heading_deg):
+        return f"{prediction.heading_deg:.1f}° (estimated)"
+    if heading_mode in ("45", "full"):
+        return "not estimated (this model has no orientation estimate)"
+    known = getattr(prediction, "heading_gt_deg", None)
+    if known is None or not math.isfinite(known):
+        return "unknown"
+    return f"{known:.1f}° (given: " + ("north-aligned)" if heading_mode == "aligned" else "the sample's)")
+
+
+def _cells(prediction, heading_mode: str | None, to_file: float) -> list[str]:
     latlon = "–" if prediction.latlon is None else f"{prediction.latlon[0]:.7f}, {prediction.latlon[1]:.7f}"
     error = "–" if prediction.error_m is None else f"**{prediction.error_m:.2f} m**"
-    heading = display_heading(prediction)
-    estimated = prediction.heading_deg is not None
-    heading_text = "–" if heading is None else f"{heading:.1f}°" + ("" if estimated else " (known)")
     fov_mask = np.asarray(prediction.fov_mask, dtype=bool)
     visible = 360.0 * float(fov_mask.mean()) if fov_mask.size else 360.0
-    return [latlon, f"{prediction.uv[0]:.1f}, {prediction.uv[1]:.1f}", error, heading_text,
+    return [latlon, f"{prediction.uv[0] * to_file:.1f}, {prediction.uv[1] * to_file:.1f}", error,
+            heading_text(prediction, heading_mode),
             confidence_sentence(prediction.confidence, getattr(prediction, "unlike_training", False)),
             f"{visible:.0f}°"]
 
 
-ROW_NAMES = ("predicted lat, lon", "pixel (u, v)", "error", "heading", "confidence", "FoV seen")
+CONFIDENCE_NOTE = ("*Confidence* is the calibrated chance that the prediction lies within 5 m of the truth, fitted "
+                   "on held-out data for this checkpoint (`python -m geodistill calibrate`); below 50 %, or for "
+                   "imagery unlike the training imagery, the prediction is called unreliable. The heatmaps' colour "
+                   "bars show the probability of each cell, P(cell).")
 
 
-def prediction_summary(student, teacher=None) -> str:
-    """A Markdown table with the position, error, heading, confidence and visible FoV of each model."""
-    columns = ([("teacher", _cells(teacher))] if teacher is not None else []) + [("student", _cells(student))]
+def prediction_summary(student, teacher=None, heading_mode: str | None = None, to_file: float = 1.0,
+                       file_side: int | None = None) -> str:
+    """A Markdown table with the position (pixels of the tile file: ``to_file`` file pixels per tile pixel, the
+    file ``file_side`` wide), error, heading, confidence and visible FoV of each model, and what confidence means."""
+    pixel_row = f"pixel (u, v) in the {file_side}×{file_side} tile file" if file_side else "pixel (u, v)"
+    row_names = ("predicted lat, lon", pixel_row, "error", "heading", "confidence", "FoV seen")
+    columns = ([("teacher", _cells(teacher, heading_mode, to_file))] if teacher is not None else []) + \
+        [("student", _cells(student, heading_mode, to_file))]
     lines = ["| | " + " | ".join(name for name, _ in columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for row, row_name in enumerate(ROW_NAMES):
+    for row, row_name in enumerate(row_names):
         lines.append(f"| {row_name} | " + " | ".join(cells[row] for _, cells in columns) + " |")
     if student.uv_gt is not None:
-        lines.append(f"\nGround truth: pixel {student.uv_gt[0]:.1f}, {student.uv_gt[1]:.1f} (green dot); "
-                     "prediction: red ring; heading: yellow arrow.")
+        lines.append(f"\nGround truth: file pixel {student.uv_gt[0] * to_file:.1f}, {student.uv_gt[1] * to_file:.1f} "
+                     "(green dot); prediction: red ring; heading: yellow arrow.")
+    lines.append("\n" + CONFIDENCE_NOTE)
     return "\n".join(lines)

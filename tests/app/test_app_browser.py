@@ -1,7 +1,8 @@
 """The app in Debian's Chromium through Playwright: explore, map, uploads, messages, training, privacy.
 
 Every test here shares ONE app, started as ``python app.py`` (through tests/app/watched_app.py, which refuses and
-logs any connection to a non-loopback address) and one browser, so the suite pays for one start-up.
+logs any connection to a non-loopback address) and one browser (``tests/app/conftest.py``), so the suite pays for
+one start-up; each test gets a fresh page.
 
 Set ``GEODISTILL_SCREENSHOTS=$PWD/docs/screenshots`` to keep a screenshot of each tab there (the README's
 pictures come from this test, with the shipped checkpoints when there are any, and a few more training
@@ -14,132 +15,22 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import yaml
 
-from geodistill.engine.jobs import JobManager
 from geodistill.settings import REPO_ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-WATCHED_APP = Path(__file__).with_name("watched_app.py")
 SAMPLES = REPO_ROOT / "assets" / "samples"
-UI_TIMEOUT_MS = 120_000  # model loading and training on a busy CPU
+MAP_OBJECT_JS = "Object.keys(window).filter(k => k.startsWith('map_')).map(k => window[k]).find(v => v instanceof L.Map)"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (apt-get install chromium)"),
 ]
-
-
-@dataclass
-class AppServer:
-    url: str
-    port: int
-    log: Path
-    net_log: Path
-    allowed: Path             # a folder allowed with --allow-path
-    runs: Path
-    data: Path
-    process: subprocess.Popen
-    browser_requests: list[str] = field(default_factory=list)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_serving(server: AppServer, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"the app exited with status {server.process.returncode}:\n{server.output()}")
-        try:
-            with urllib.request.urlopen(server.url + "config", timeout=5):
-                return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"the app did not serve within {timeout_s} s:\n{server.output()}")
-
-
-@pytest.fixture(scope="module")
-def app_server(tmp_path_factory):
-    """``python app.py --port P --allow-path DIR`` with the test roots, as a user starts it (no analytics or
-    offline settings inherited from the test session), the network watched."""
-    base = tmp_path_factory.getbasetemp()  # the roots tests/conftest.py gives every test
-    folder = tmp_path_factory.mktemp("app_server")
-    checkpoints = (REPO_ROOT / "checkpoints" if os.environ.get("GEODISTILL_SCREENSHOTS")
-                   else tmp_path_factory.mktemp("no_checkpoints"))
-    env = {k: v for k, v in os.environ.items() if k not in ("GRADIO_ANALYTICS_ENABLED", "HF_HUB_OFFLINE")}
-    env.update(GEODISTILL_RUNS=str(base / "runs"), GEODISTILL_DATA=str(base / "data"),
-               GEODISTILL_CHECKPOINTS=str(checkpoints), GEODISTILL_NET_LOG=str(folder / "net.jsonl"),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
-               OMP_NUM_THREADS="1")
-    allowed = folder / "allowed"
-    allowed.mkdir()
-    port = _free_port()
-    log = folder / "app.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen([sys.executable, str(WATCHED_APP), "--port", str(port), "--allow-path",
-                                    str(allowed)], cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
-    server = AppServer(f"http://127.0.0.1:{port}/", port, log, folder / "net.jsonl", allowed, base / "runs",
-                       base / "data", process)
-    try:
-        _wait_until_serving(server)
-        yield server
-    finally:
-        jobs = JobManager(server.runs)
-        for run in jobs.list_runs():
-            if run.active:
-                jobs.cancel(run.name, force=True)
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-@pytest.fixture(scope="module")
-def browser(app_server):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    playwright_api.expect.set_options(timeout=UI_TIMEOUT_MS)
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser, app_server):
-    """A fresh page of the shared app; every request it makes is logged in ``app_server.browser_requests``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(UI_TIMEOUT_MS)
-    page.on("request", lambda request: app_server.browser_requests.append(request.url))
-    page.goto(app_server.url, wait_until="domcontentloaded")
-    page.wait_for_selector("#sample-picker input")
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +51,7 @@ def _map_frame(page):
             except Error:  # the frame is (re)loading
                 pass
         page.wait_for_timeout(200)
-    return None
+    pytest.fail("no Leaflet map inside the iframe")
 
 
 def _toast(page, pattern: str):
@@ -202,23 +93,58 @@ def _upload(page, pano: Path | None, sat: Path | None, **fields: str):
                 page.wait_for_timeout(300)
             chooser.set_input_files(str(path))
             expect(page.locator(widget)).to_contain_text(path.name)
-    for label in ("Tile centre lat", "Tile centre lon", "Metres per pixel", "or zoom"):
-        page.get_by_label(label, exact=True).fill(fields.get(label, ""))
-    page.get_by_label("upload", exact=True).check()
+    for field_id in ("tile-centre", "tile-mpp", "tile-zoom"):
+        page.locator(f"#{field_id} textarea, #{field_id} input").first.fill(fields.get(field_id, ""))
+    expect(page.get_by_label("upload", exact=True)).to_be_checked()  # uploading chose the upload as the source
     page.locator("#load-button").click()
 
 
-def test_explore_and_map_a_bundled_sample(page, shots):
-    from playwright.sync_api import expect
+def _no_error_toast(page, wait_ms: int = 1500) -> None:
+    page.wait_for_timeout(wait_ms)
+    errors = page.locator(".toast-body.error")
+    assert errors.count() == 0, f"an error popped up: {errors.first.inner_text()}"
 
-    # Explore: pick a bundled sample; both heatmaps appear, the student sees 180 degrees
+
+def _pick_first_sample(page):
     page.locator("#sample-picker input").click()
     page.locator("[role=option]").first.click()
+
+
+def _mutations_of(page, selector: str, wait_ms: int) -> int:
+    """How many DOM changes ``selector``'s element sees in ``wait_ms`` (a redraw of the same text counts)."""
+    return page.evaluate("""([selector, wait]) => new Promise(resolve => {
+        let count = 0;
+        const observer = new MutationObserver(records => { count += records.length; });
+        observer.observe(document.querySelector(selector), {subtree: true, childList: true, characterData: true,
+                                                           attributes: true});
+        setTimeout(() => { observer.disconnect(); resolve(count); }, wait);
+    })""", [selector, wait_ms])
+
+
+def test_explore_and_map(page, shots):
+    from playwright.sync_api import expect
+
+    # before any sample, moving a control is not an error
+    page.locator("#fov-toggle input[type=checkbox]").click()
+    _no_error_toast(page)
+    page.locator("#fov-toggle input[type=checkbox]").click()
+    _no_error_toast(page, 500)
+
+    # a bundled sample: both heatmaps appear, large, with colour bars; the student sees 180 degrees
+    _pick_first_sample(page)
     for element in ("#teacher-heatmap img", "#student-heatmap img", "#difference-heatmap img", "#bev-view img",
                     "#pano-view img"):
         expect(page.locator(element)).to_be_visible()
     summary = page.locator("#prediction-summary")
     expect(summary).to_contain_text("180°")
+    for element in ("#teacher-heatmap img", "#student-heatmap img", "#difference-heatmap img"):
+        assert page.locator(element).bounding_box()["width"] >= 400, f"{element} is drawn too small"
+    label = page.locator("#difference-heatmap [data-testid=block-label], #difference-heatmap label").first
+    assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the difference map's title is clipped"
+    # the untrained model has no orientation estimate: the heading is not presented as known
+    expect(summary).to_contain_text("not estimated")
+    expect(summary).not_to_contain_text("(known)")
+    expect(summary).to_contain_text("within 5 m")  # confidence in words, and what it means
 
     # toggling the FoV gives the student the whole panorama, and back
     page.locator("#fov-toggle input[type=checkbox]").click()
@@ -227,16 +153,58 @@ def test_explore_and_map_a_bundled_sample(page, shots):
     expect(summary).to_contain_text("180°")
     page.screenshot(path=str(shots / "explore.png"), full_page=True)
 
-    # Map: Leaflet runs inside the iframe, with the tile and heatmap overlays and the markers
+    # export: a JSON and a GeoJSON file to download
+    page.locator("#export-button").click()
+    links = page.locator("#export-files a[download]")
+    expect(links).to_have_count(2)
+    with page.expect_download() as download:
+        links.nth(1).click()
+    geojson = json.loads(Path(download.value.path()).read_text())
+    assert geojson["type"] == "FeatureCollection" and geojson["features"][0]["properties"]["kind"] == "tile"
+
+    # Map: Leaflet in the iframe with the tile and one heatmap, markers with popups, a legend
     page.get_by_role("tab", name="Map").click()
     expect(page.locator("iframe.geodistill-map")).to_be_visible()
     frame = _map_frame(page)
-    assert frame is not None, "no Leaflet map inside the iframe"
     assert frame.evaluate("() => typeof L === 'object' && L.version") == "1.9.4"
-    expect(frame.locator("img.leaflet-image-layer")).to_have_count(2)
+    assert frame.locator("img.leaflet-image-layer").count() == 2
     assert frame.locator("path.leaflet-interactive").count() >= 2
-    page.wait_for_timeout(500)
+    expect(frame.locator(".geodistill-legend")).to_contain_text("student prediction")
+    # switching the heatmap keeps the zoom and the other toggles (it happens inside Leaflet)
+    zoom = frame.evaluate(f"() => {{ const m = {MAP_OBJECT_JS}; m.setZoom(m.getZoom() + 1, {{animate: false}}); "
+                          "return m.getZoom(); }")
+    frame.get_by_label("satellite tile").uncheck()
+    heatmap = frame.locator(".leaflet-heatmaps-pane img")
+    student_src = heatmap.get_attribute("src")
+    frame.get_by_label("teacher heatmap").check()
+    page.wait_for_timeout(300)
+    assert frame.evaluate(f"() => {MAP_OBJECT_JS}.getZoom()") == zoom
+    assert not frame.get_by_label("satellite tile").is_checked()
+    assert heatmap.count() == 1 and heatmap.get_attribute("src") != student_src
+    frame.get_by_label("satellite tile").check()
+    # a click on the student's marker opens its popup: error, heading, confidence
+    point = frame.evaluate(f"""() => {{
+        const m = {MAP_OBJECT_JS};
+        let marker = null;
+        m.eachLayer(l => {{ if (l instanceof L.CircleMarker && l.getPopup() &&
+                               l.getPopup().getContent().includes('student prediction')) marker = l; }});
+        const p = m.latLngToContainerPoint(marker.getLatLng());
+        return [p.x, p.y];
+    }}""")
+    box = page.locator("iframe.geodistill-map").bounding_box()
+    page.mouse.click(box["x"] + point[0], box["y"] + point[1])
+    popup = frame.locator(".leaflet-popup-content")
+    expect(popup).to_contain_text("error")
+    expect(popup).to_contain_text("heading")
+    expect(popup).to_contain_text("confidence")
     page.screenshot(path=str(shots / "map.png"), full_page=True)
+    # a click on the map becomes the tile centre of an upload
+    page.mouse.click(box["x"] + 60, box["y"] + box["height"] - 60)
+    clicked = page.locator("#map-click textarea, #map-click input").first
+    expect(clicked).to_have_value(re.compile(r"^-?\d+\.\d{7}, -?\d+\.\d{7}$"))
+    page.get_by_role("tab", name="Explore").click()
+    page.get_by_text("Upload", exact=True).click()
+    expect(page.locator("#tile-centre textarea, #tile-centre input").first).to_have_value(clicked.input_value())
 
 
 def test_uploads_without_georeference_and_bad_files(page, bad_image):
@@ -247,10 +215,10 @@ def test_uploads_without_georeference_and_bad_files(page, bad_image):
     pano = next((SAMPLES / "Chicago" / "panorama").glob("*.jpg"))
     sat = next((SAMPLES / "Chicago" / "satellite").glob("*.png"))
     _open_upload(page)
-    for label in ("Tile centre lat", "Tile centre lon", "Metres per pixel", "or zoom"):
-        expect(page.get_by_label(label, exact=True)).to_have_value("")  # nothing pre-filled (was 0: Null Island)
+    for field_id in ("tile-centre", "tile-mpp", "tile-zoom"):  # nothing pre-filled (was 0: Null Island)
+        expect(page.locator(f"#{field_id} textarea, #{field_id} input").first).to_have_value("")
 
-    _upload(page, pano, sat, **{"Metres per pixel": "0.1"})
+    _upload(page, pano, sat, **{"tile-mpp": "0,1"})  # a decimal comma
     info = page.get_by_text("No georeference: the prediction is given in pixels and metres only")
     expect(info).to_be_visible()
     expect(page.locator("#prediction-summary")).to_contain_text("pixel")
@@ -258,12 +226,12 @@ def test_uploads_without_georeference_and_bad_files(page, bad_image):
     expect(page.locator("#map-view")).to_contain_text("no georeference")
     page.get_by_role("tab", name="Explore").click()
 
-    _upload(page, None, None, **{"Tile centre lat": "41.8", "Metres per pixel": "0.1"})
-    expect(_toast(page, "Tile centre lon is empty")).to_be_visible()
-    _upload(page, None, None, **{"Metres per pixel": "1e-9"})
+    _upload(page, None, None, **{"tile-centre": "41,8", "tile-mpp": "0.1"})  # one number, or two?
+    expect(_toast(page, "one number with a decimal comma, or two numbers")).to_be_visible()
+    _upload(page, None, None, **{"tile-mpp": "1e-9"})
     expect(_toast(page, "outside the plausible range 0.01-20 m/px")).to_be_visible()
 
-    _upload(page, Path(bad_image), Path(bad_image), **{"Metres per pixel": "0.1"})
+    _upload(page, Path(bad_image), Path(bad_image), **{"tile-mpp": "0.1"})
     message = _toast(page, "not_really.png.*not a readable image")
     expect(message).to_be_visible()
     expect(message).not_to_contain_text("gradio/")
@@ -322,6 +290,10 @@ def test_train_refuse_cancel_early_resume_and_follow(page, app_server, shots):
     page.locator("#resume-button").click()
     _wait_for_run(page, lambda: re.search(r"step [1-9]\d*/\d+", progress.inner_text()), timeout_s=400)
     expect(page.locator("#run-curves img")).to_be_visible()
+    log_box = page.locator("#run-log textarea")
+    _wait_for_run(page, lambda: log_box.evaluate("e => e.scrollHeight > e.clientHeight + 20"), timeout_s=400)
+    page.wait_for_timeout(1500)
+    assert log_box.evaluate("e => e.scrollTop + e.clientHeight >= e.scrollHeight - 4"), "the log shows old lines"
     log = page.locator("#run-log textarea").input_value()
     assert str(app_server.runs) not in log and "runs/browser-tiny" in log  # paths relative to the runs root
     if os.environ.get("GEODISTILL_SCREENSHOTS"):
@@ -330,6 +302,14 @@ def test_train_refuse_cancel_early_resume_and_follow(page, app_server, shots):
     page.screenshot(path=str(shots / "train.png"), full_page=True)
     page.locator("#cancel-button").click()
     expect(progress).to_have_attribute("data-state", "interrupted")
+    assert _mutations_of(page, "#run-status", 3000) == 0, "the status line is redrawn although nothing changed"
+
+    # a reloaded page lists the run without pressing Refresh
+    page.goto(app_server.url, wait_until="domcontentloaded")
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#run-picker input").click()
+    expect(page.get_by_role("option", name="browser-tiny")).to_be_visible()
+    page.keyboard.press("Escape")
 
     page.get_by_role("tab", name="Evaluate").click()
     expect(page.locator("#evaluate-button")).to_be_visible()
@@ -340,6 +320,28 @@ def test_train_refuse_cancel_early_resume_and_follow(page, app_server, shots):
         expect(page.locator("#error-cdf img")).to_be_visible(timeout=300_000)
         page.wait_for_timeout(1000)
     page.screenshot(path=str(shots / "evaluate.png"), full_page=True)
+
+
+def test_evaluate_heading_setting_cases_and_csv(page, shots):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Evaluate").click()
+    expect(page.locator("#evaluate-heading")).to_contain_text("north-aligned")
+    page.get_by_label("At most N queries (0: all)").fill("2")
+    page.locator("#evaluate-button").click()
+    expect(page.locator("#error-cdf img")).to_be_visible(timeout=300_000)
+    captions = page.locator("#worst-cases .caption-label, #worst-cases figcaption")
+    expect(captions.first).to_be_visible()
+    caption = captions.first
+    assert re.match(r"\d+\.\d m · ", caption.inner_text()), caption.inner_text()
+    with page.expect_download() as download:
+        page.locator("#per-sample-csv a[download]").first.click()
+    assert "u_pred_file_px" in Path(download.value.path()).read_text().splitlines()[0]
+    page.screenshot(path=str(shots / "evaluate.png"), full_page=True)
+    # a worst case opens in Explore
+    page.locator("#worst-cases button img, #worst-cases .thumbnail-item").first.click()
+    expect(page.get_by_text("Worst case from Evaluate")).to_be_visible()
+    expect(page.locator("#student-heatmap img")).to_be_visible()
 
 
 def test_nothing_left_this_machine_and_the_banner_is_ours(app_server):

@@ -1,13 +1,16 @@
 """The app's handlers, called directly (no server), on the bundled samples with the fallback model."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
+from PIL import Image
 
 import app
 import app_handlers as handlers
@@ -151,35 +154,50 @@ def test_render_and_map(localized):
         assert image.ndim == 3 and image.shape[2] == 3
     assert pano.shape[1] == sample["pano"].shape[-1]
     assert "| | teacher | student |" in summary
-    page = handlers.render_map(sample, predictions, "teacher", False)
+    page = handlers.render_map(sample, predictions, False)
     assert page.startswith('<iframe class="geodistill-map"') and "teacher heatmap" in page
-    assert "Localize a sample" in handlers.render_map(None, None, "student", False)
+    assert "student heatmap" in page and "confidence" in page and "error" in page  # layers, marker popups
+    assert "Localize a sample" in handlers.render_map(None, None, False)
+
+
+def test_controls_moved_before_a_sample_do_nothing_and_localize_asks_for_one():
+    assert handlers.localize(None, handlers.UNTRAINED, False, 180, 0) is None   # no error pops up
+    assert handlers.render(None, None, 0.6, False) == (gr.skip(),) * 6
+    with pytest.raises(gr.Error, match="Load a sample first"):
+        handlers.require_sample(None)
+
+
+def test_an_untrained_model_asked_for_a_heading_says_it_did_not_estimate_one(localized):
+    sample, predictions = localized
+    summary = handlers.render(sample, predictions, 0.6, True)[5]
+    heading_row = next(line for line in summary.splitlines() if line.startswith("| heading"))
+    assert "not estimated" in heading_row and "known" not in heading_row
 
 
 def test_mistakes_become_gradio_errors(bad_image, sample_name, monkeypatch):
-    with pytest.raises(gr.Error, match="load a sample first"):
-        handlers.localize(None, handlers.UNTRAINED, True, 180, 0)
     with pytest.raises(gr.Error, match="no bundled sample named"):
         handlers.load_bundled("Nowhere/none")
     with pytest.raises(gr.Error, match="upload the panorama first"):
-        handlers.load_sample("upload", "", "", "cross", "test", 0, None, None, 40.0, -74.0, 0.1, None, None)
+        handlers.load_sample("upload", "", "", "cross", "test", 0, None, None, "40.0, -74.0", 0.1, None, None)
     with pytest.raises(gr.Error, match="not_really.png"):
-        handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, 40.0, -74.0, 0.1, None, None)
+        handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, "40.0, -74.0", 0.1, None,
+                             None)
     monkeypatch.setattr(handlers, "MAX_UPLOAD_MB", 1e-6)
     with pytest.raises(gr.Error, match="the limit is"):
-        handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, 40.0, -74.0, 0.1, None, None)
+        handlers.load_sample("upload", "", "", "cross", "test", 0, bad_image, bad_image, "40.0, -74.0", 0.1, None,
+                             None)
     with pytest.raises(gr.Error, match="dataset root not found"):
         handlers.load_sample("VIGOR root", "", "missing-root", "cross", "test", 0, None, None, None, None, None,
-                             None, None)
+                             None)
 
 
 def test_vigor_root_resolves_under_the_data_root_like_the_cli(monkeypatch):
     monkeypatch.setenv("GEODISTILL_DATA", str(handlers.settings.assets_dir()))  # so "samples" is assets/samples
     sample, info = handlers.load_sample("VIGOR root", "", "samples", "cross", "test", 0, None, None, None, None, None,
-                                        None, None)
+                                        None)
     assert sample["city"] in ("SanFrancisco", "Chicago") and info.startswith("samples cross/test #0")
     with pytest.raises(gr.Error, match="enter the folder of a VIGOR-layout dataset"):
-        handlers.load_sample("VIGOR root", "", "  ", "cross", "test", 0, None, None, None, None, None, None, None)
+        handlers.load_sample("VIGOR root", "", "  ", "cross", "test", 0, None, None, None, None, None, None)
 
 
 def _form(**changes):
@@ -225,10 +243,15 @@ def test_poll_reads_progress_and_redraws_curves_only_on_new_events(tmp_path):
     events = [{"event": "start", "step": 0, "epoch": 0, "task": "weak", "total_steps": 8},
               {"event": "step", "step": 4, "epoch": 0, "loss/total": 0.5, "eta_s": 3.0}]
     (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    status, progress, log, curves, shown = handlers.poll_run("polled", None)
-    assert 'value="50.0"' in progress and "step 4/8" in progress
-    assert isinstance(curves, np.ndarray) and shown == ("polled", 2)
-    assert handlers.poll_run("polled", shown)[3] == gr.skip()
+    status, progress, log, curves_key = shown = handlers.poll_run("polled")
+    assert 'value="50.0"' in progress and "step 4/8" in progress and curves_key == ("polled", 2)
+    assert isinstance(handlers.run_curves(curves_key), np.ndarray)
+    # nothing changed: nothing is sent again (a status line redrawn every second flickers)
+    assert handlers.poll_run("polled", *shown) == (gr.skip(),) * 4
+    with (run / "events.jsonl").open("a") as log_file:
+        log_file.write(json.dumps({"event": "step", "step": 6, "epoch": 0, "loss/total": 0.4}) + "\n")
+    status, progress, _, curves_key = handlers.poll_run("polled", *shown)
+    assert status == gr.skip() and "step 6/8" in progress and curves_key == ("polled", 3)
     with pytest.raises(gr.Error, match="no best/ checkpoint"):
         handlers.use_run_in_explore("polled")
     with pytest.raises(gr.Error, match="choose a run"):
@@ -237,11 +260,20 @@ def test_poll_reads_progress_and_redraws_curves_only_on_new_events(tmp_path):
 
 @pytest.mark.slow
 def test_evaluate_on_the_bundled_samples():
-    table, cdf, gallery, setting = handlers.evaluate(handlers.UNTRAINED, str(handlers._samples_root()), "same", "all",
-                                                     1, 180, True, progress=lambda *a, **k: None)
-    assert table[0][:3] == ["student", "all", 1]
-    assert cdf.ndim == 3 and len(gallery) == 1
+    table, cdf, gallery, setting, csv_path, cases = handlers.evaluate(
+        handlers.UNTRAINED, str(handlers._samples_root()), "same", "all", 2, 180, True, progress=lambda *a, **k: None)
+    assert table[0][:3] == ["student", "all", 2]
+    assert cdf.ndim == 3 and len(gallery) == 2
     assert "FoV=180deg" in setting
+    assert re.match(r"\d+\.\d m · ", gallery[0][1])  # the error first: a long name is cut, never the error
+    header, *rows = Path(csv_path).read_text().splitlines()
+    assert len(rows) == 2 and "u_pred_file_px" in header.split(",")
+    sample, info, limited, fov, centre, model, heading, tabs = handlers.open_case(cases, gr.SelectData(
+        None, {"index": 1, "value": None}))
+    assert sample is cases[1]["sample"] and info.endswith(f"{gallery[1][1]}.") and tabs.selected == "explore"
+    assert (limited, fov, model, heading) == (True, 180.0, handlers.UNTRAINED, "aligned")
+    predictions = handlers.localize(sample, model, limited, fov, centre, heading)
+    assert predictions["student"].error_m is not None
 
 
 def test_a_finished_run_is_offered_and_opens_in_explore(monkeypatch, tmp_path, tiny_checkpoint):
@@ -281,7 +313,7 @@ def test_evaluate_tab_aligned_numbers_equal_the_cli(monkeypatch, tmp_path):
 
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(handlers.settings.REPO_ROOT / "checkpoints"))
     root = str(handlers._samples_root())
-    table, _, _, setting = handlers.evaluate("shipped:geodistill_student", root, "same", "all", 0, 360, False,
+    table, _, _, setting, _, _ = handlers.evaluate("shipped:geodistill_student", root, "same", "all", 0, 360, False,
                                              progress=lambda *a, **k: None)
     assert "orientation=aligned" in setting
     summary_path = tmp_path / "cli.json"
@@ -305,17 +337,16 @@ def paths(monkeypatch, tmp_path):
 
 
 def test_upload_georeference_fields():
-    none = handlers.upload_georeference("", " ", "0.1", None)
+    none = handlers.upload_georeference("", "0.1", None)
     assert none.latlon is None and none.tile_meters_per_pixel() == 0.1  # no georeference, never Null Island
-    assert handlers.upload_georeference("-33.86", "151.21", "0.5", "").latlon == (-33.86, 151.21)
-    assert handlers.upload_georeference(0.0, 0.0, 0.2, None).latlon == (0.0, 0.0)  # a typed 0 is a coordinate
-    for fields, message in [(("41.8", "", "0.1", ""), "Tile centre lon is empty"),
-                            (("", "-87.6", "0.1", ""), "Tile centre lat is empty"),
-                            (("41.8", "-87.6", "", ""), "Metres per pixel is empty"),
-                            (("47,5766", "8.5", "0.1", ""), "Tile centre lat: .47,5766. is not a number"),
-                            (("", "", "1e-9", ""), "outside the plausible range 0.01-20"),
-                            (("", "", "1e9", ""), "outside the plausible range"),
-                            (("", "", "nan", ""), "Metres per pixel: .nan. is not a finite number")]:
+    assert handlers.upload_georeference("-33.86, 151.21", "0,5", "").latlon == (-33.86, 151.21)
+    assert handlers.upload_georeference("0, 0", 0.2, None).latlon == (0.0, 0.0)  # a typed 0 is a coordinate
+    for fields, message in [(("41.8", "0.1", ""), "Tile centre .lat, lon.: .41.8. is not two numbers"),
+                            (("41.8, -87.6", "", ""), "Metres per pixel is empty"),
+                            (("47,5766", "0.1", ""), "one number with a decimal comma, or two numbers"),
+                            (("", "1e-9", ""), "outside the plausible range 0.01-20"),
+                            (("", "1e9", ""), "outside the plausible range"),
+                            (("", "nan", ""), "Metres per pixel: .nan. is not a finite number")]:
         with pytest.raises((gr.Error, DataError), match=message):
             handlers.upload_georeference(*fields)
 
@@ -332,7 +363,7 @@ def test_messages_are_escaped_once_and_name_no_server_path(paths):
 def test_path_fields_stay_in_the_allowed_folders(paths, sample_name):
     for where in ("/etc", "../../..", str(handlers.settings.REPO_ROOT)):
         with pytest.raises(gr.Error, match="outside the folders this app may use.*--allow-path DIR"):
-            handlers.load_sample("VIGOR root", "", where, "cross", "test", 0, None, None, None, None, None, None, None)
+            handlers.load_sample("VIGOR root", "", where, "cross", "test", 0, None, None, None, None, None, None)
         with pytest.raises(gr.Error, match="outside the folders this app may use"):
             handlers.evaluate(handlers.UNTRAINED, where, "same", "all", 1, 360, False, progress=lambda *a, **k: None)
     with pytest.raises(gr.Error, match="data root ./etc. is outside"):
@@ -344,8 +375,7 @@ def test_path_fields_stay_in_the_allowed_folders(paths, sample_name):
     with pytest.raises(gr.Error, match="checkpoint to start GeoDistill from ./. is outside"):
         handlers.build_train_config(*_form(task="distill", init_checkpoint="/"))
     with pytest.raises(gr.Error, match="no split folder.*splits holding &lt;City&gt;/"):  # allowed, so looked at
-        handlers.load_sample("VIGOR root", "", str(paths), "cross", "test", 0, None, None, None, None, None, None,
-                             None)
+        handlers.load_sample("VIGOR root", "", str(paths), "cross", "test", 0, None, None, None, None, None, None)
 
 
 def test_start_from_a_shipped_weak_baseline(monkeypatch, tmp_path, tiny_checkpoint):
@@ -364,3 +394,91 @@ def test_a_refused_start_changes_nothing(monkeypatch):
     with pytest.raises(gr.Error, match="already running"):
         handlers.start_training("busy-run", 1, *_form(epochs=50))
     assert (run / "config.yaml").read_text() == "train: {epochs: 2}\n"
+
+
+@pytest.fixture(scope="module")
+def uploaded_pair(tmp_path_factory, sample_name):
+    """A bundled sample written out as the user's own files: a panorama and a 640-px tile with a world file."""
+
+    from geodistill.viz.images import to_rgb_uint8
+
+    sample = handlers.load_bundled(sample_name)[0]
+    folder = tmp_path_factory.mktemp("upload")
+    pano, tile = folder / "pano.jpg", folder / "tile.png"
+    Image.fromarray(to_rgb_uint8(sample["pano"])).save(pano)
+    Image.fromarray(to_rgb_uint8(sample["sat"])).resize((640, 640)).save(tile)
+    world = folder / "tile.pgw"  # EPSG:3857, 0.2 m/px on the ground at the tile centre (47.3769, 8.5417)
+    step = 0.2 / np.cos(np.radians(47.3769))
+    x, y = np.radians(8.5417) * 6378137.0, np.log(np.tan(np.pi / 4 + np.radians(47.3769) / 2)) * 6378137.0
+    world.write_text(f"{step}\n0\n0\n{-step}\n{x - 319.5 * step}\n{y + 319.5 * step}\n")
+    return str(pano), str(tile), str(world)
+
+
+def _upload(pair, tile_centre="47.3769, 8.5417", mpp="0,2", gt_latlon=None, gt_pixel=None):
+    pano, tile, _ = pair
+    return handlers.load_sample("upload", "", "", "cross", "test", 0, pano, tile, tile_centre, mpp, None, None,
+                                gt_latlon, gt_pixel)
+
+
+def test_an_upload_with_a_known_pixel_shows_its_error_in_metres_and_file_pixels(uploaded_pair):
+    sample, info = _upload(uploaded_pair, gt_pixel="400, 200")
+    assert sample["meters_per_pixel"] == pytest.approx(0.2 * 640 / sample["sat"].shape[-1])  # "0,2" is 0.2
+    assert "Known camera position" in info
+    predictions = handlers.localize(sample, handlers.UNTRAINED, False, 360, 0, "aligned")
+    student = predictions["student"]
+    to_file = 640 / sample["sat"].shape[-1]
+    truth_m = np.hypot(*((student.uv - np.array([400, 200]) / to_file) * student.meters_per_pixel))
+    assert student.error_m == pytest.approx(truth_m, rel=1e-3)
+    summary = handlers.render(sample, predictions, 0.6, False)[5]
+    assert f"**{student.error_m:.2f} m**" in summary and "file pixel 400.0, 200.0" in summary
+    assert f"| pixel (u, v) in the 640×640 tile file | {student.uv[0] * to_file:.1f}, " in summary
+    # the same truth as lat/lon gives the same error
+    latlon = f"{student.latlon[0]:.8f}, {student.latlon[1]:.8f}"
+    by_latlon = handlers.localize(_upload(uploaded_pair, gt_latlon=latlon)[0], handlers.UNTRAINED, False, 360, 0,
+                                  "aligned")["student"]
+    assert by_latlon.error_m == pytest.approx(0.0, abs=0.05)
+
+
+@pytest.mark.parametrize("centre, message", [("47,3769", "one number with a decimal comma, or two numbers"),
+                                             ("47.3769", "not two numbers"), ("91, 8", "latitude 91")])
+def test_a_typed_tile_centre_is_never_misread(uploaded_pair, centre, message):
+    with pytest.raises(gr.Error, match=message):
+        _upload(uploaded_pair, tile_centre=centre)
+
+
+def test_a_world_file_fills_the_georeference(uploaded_pair):
+    _, tile, world = uploaded_pair
+    centre, mpp, note = handlers.read_upload_georeference(tile, world)
+    assert centre == "47.3769000, 8.5417000" and float(mpp) == pytest.approx(0.2, rel=1e-3)
+    assert "tile.pgw" in note
+    assert handlers.read_upload_georeference(tile, None)[:2] == (gr.skip(), gr.skip())  # a PNG has none
+
+
+def test_export_writes_json_and_geojson(uploaded_pair):
+    sample = _upload(uploaded_pair, gt_pixel="320, 320")[0]
+    predictions = handlers.localize(sample, handlers.UNTRAINED, True, 180, 0, "aligned")
+    json_path, geojson_path = handlers.export_result(sample, predictions, handlers.UNTRAINED)
+    document = json.loads(Path(json_path).read_text())
+    to_file = 640 / sample["sat"].shape[-1]
+    assert document["student"]["uv_file"] == pytest.approx(list(predictions["student"].uv * to_file))
+    assert document["student"]["uv_gt_file"] == pytest.approx([320, 320]) and document["tile_file_px"] == 640
+    collection = json.loads(Path(geojson_path).read_text())
+    kinds = [feature["properties"]["kind"] for feature in collection["features"]]
+    assert kinds == ["tile", "prediction", "prediction", "ground truth"]
+    lon, lat = collection["features"][2]["geometry"]["coordinates"]
+    assert (lat, lon) == pytest.approx(tuple(predictions["student"].latlon))
+    unreferenced = _upload(uploaded_pair, tile_centre="")[0]
+    files = handlers.export_result(unreferenced, handlers.localize(unreferenced, handlers.UNTRAINED, True, 180, 0),
+                                   handlers.UNTRAINED)
+    assert [Path(f).suffix for f in files] == [".json"]  # no place on the earth: no GeoJSON
+    with pytest.raises(gr.Error, match="localize a sample first"):
+        handlers.export_result(None, None, handlers.UNTRAINED)
+
+
+def test_loading_an_upload_says_what_it_reads(uploaded_pair):
+    pano, tile, _ = uploaded_pair
+    steps = []
+    handlers.load_sample("upload", "", "", "cross", "test", 0, pano, tile, "", "0.2", None, None,
+                         progress=lambda fraction, desc=None: steps.append(desc))
+    width, height = Image.open(pano).size
+    assert steps[0] == f"reading the panorama ({width}×{height} px)" and len(steps) >= 3

@@ -92,6 +92,8 @@ def test_a_plain_image_has_no_georeference(tmp_path):
     path = tmp_path / "plain.png"
     Image.fromarray(np.zeros((SIDE, SIDE, 3), np.uint8)).save(path)
     assert geotiff_georeference(path) is None
+    (tmp_path / "text.tif").write_text("not an image")
+    assert geotiff_georeference(tmp_path / "text.tif") is None
 
 
 def test_a_world_file_in_web_mercator_metres(tmp_path):

@@ -22,8 +22,10 @@ def _prediction(u, v, error_m=1.5, heading_deg=None, visible=64):
 def test_explore_view_draws_every_panel():
     sample = {"pano": torch.rand(3, 32, 64), "sat": torch.rand(3, 64, 64), "meters_per_pixel": torch.tensor(0.5)}
     view = explore_view(sample, _prediction(50, 10, visible=32), _prediction(12, 45, 0.7), opacity=0.6)
-    for image in (view.teacher, view.student, view.difference, view.bev):
-        assert image.shape == (512, 512, 3) and image.dtype == np.uint8
+    assert view.bev.shape == (512, 512, 3)
+    for image in (view.teacher, view.student, view.difference):  # each with a colour bar to its right
+        assert image.shape[0] == 512 and image.shape[1] > 512 and image.dtype == np.uint8
+        assert (image[:, 512:] == 255).mean() > 0.5 and len(np.unique(image[:, 522], axis=0)) > 20  # a ramp
     scale = 512 / 64  # tile pixels to display pixels
     assert tuple(view.student[int(10 * scale), int(50 * scale)]) == PREDICTION_COLOUR  # each its own prediction
     assert tuple(view.teacher[int(45 * scale), int(12 * scale)]) == PREDICTION_COLOUR
@@ -35,6 +37,15 @@ def test_explore_view_draws_every_panel():
     assert np.abs(view.panorama[:12, 40].astype(int) - np.round(original[:12, 40] * HIDDEN_DIM)).max() <= 1
     assert view.summary.startswith("| | teacher | student |")
     assert "**0.70 m** | **1.50 m**" in view.summary and "| 12.0, 45.0 | 50.0, 10.0 |" in view.summary
+    assert "25 % chance within 5 m" in view.summary and "Confidence* is the calibrated chance" in view.summary
+
+
+def test_pixels_are_those_of_the_tile_file():
+    sample = {"pano": torch.rand(3, 32, 64), "sat": torch.rand(3, 64, 64), "meters_per_pixel": torch.tensor(0.5),
+              "sat_file_side": 640}
+    view = explore_view(sample, _prediction(50, 10), _prediction(12, 45, 0.7))
+    assert "pixel (u, v) in the 640×640 tile file | 120.0, 450.0 | 500.0, 100.0 |" in view.summary
+    assert "file pixel 300.0, 300.0" in view.summary
 
 
 def test_summary_reports_error_heading_and_fov():
@@ -45,7 +56,13 @@ def test_summary_reports_error_heading_and_fov():
 def test_heading_falls_back_to_the_known_one():
     assert display_heading(_prediction(1, 1, heading_deg=None)) == 0.0
     assert display_heading(_prediction(1, 1, heading_deg=33.0)) == 33.0
-    assert "(known)" in prediction_summary(_prediction(1, 1))
+    assert "0.0° (given: north-aligned)" in prediction_summary(_prediction(1, 1), heading_mode="aligned")
+    assert "33.0° (estimated)" in prediction_summary(_prediction(1, 1, heading_deg=33.0), heading_mode="45")
+
+
+def test_a_heading_asked_for_but_not_estimated_is_not_shown_as_known():
+    text = prediction_summary(_prediction(1, 1), heading_mode="45")
+    assert "not estimated" in text and "0.0°" not in text
 
 
 def test_case_thumbnail():

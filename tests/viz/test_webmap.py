@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 
 from geodistill.geometry.frames import latlon_to_xy
-from geodistill.viz.webmap import LEAFLET_VERSION, leaflet_dir, localization_map, message_map, tile_bounds
+from geodistill.viz.webmap import (
+    LEAFLET_VERSION, MapMarker, leaflet_dir, localization_map, message_map, tile_bounds,
+)
 
 CENTER = np.array([40.7580, -73.9855])
 
@@ -63,3 +65,21 @@ def test_map_refuses_missing_georeference(latlon, mpp):
 
 def test_message_map_escapes_text():
     assert "&lt;b&gt;" in message_map("<b>")
+
+
+def test_heatmaps_are_exclusive_map_layers_and_markers_have_popups_and_a_legend():
+    sat = np.zeros((64, 64, 3), np.uint8)
+    prob = np.ones((64, 64), np.float32)
+    markers = [MapMarker("student prediction", (20.0, 10.0), 30.0, ["error 2.50 m", "confidence 0.123"]),
+               MapMarker("teacher <b>", (40.0, 40.0), None, ["error 1.00 m"], (10, 132, 255))]
+    page = _page(localization_map(sat, CENTER, 0.5, uv_gt=(30.0, 30.0), markers=markers,
+                                  heatmaps={"student heatmap": prob, "teacher heatmap": prob}))
+    # both heatmaps are base layers of Leaflet's switcher (switching them keeps the zoom), in their own pane
+    base_layers = re.search(r"base_layers\s*:\s*\{(.*?)\}", page, re.S).group(1)
+    assert "student heatmap" in base_layers and "teacher heatmap" in base_layers
+    assert page.count('"pane": "heatmaps"') == 2 and '"pane": "tile"' in page
+    assert len(re.findall(r"circle_marker_\w+\.bindPopup\(", page)) == 3  # two predictions and the truth
+    assert "$(" not in page.split("</script>", 1)[1]  # no jQuery after the inlined Leaflet (none is loaded)
+    assert "error 2.50 m" in page and "confidence 0.123" in page and "teacher &lt;b&gt;" in page
+    assert "geodistill-legend" in page and "ground truth" in page and "low → high" in page
+    assert "geodistill-map-click" in page                    # a click is posted to the app
