@@ -178,6 +178,12 @@ class TrainConfig:
     log_every: int = 10             # steps between step events
     tensorboard: bool = False       # also write TensorBoard logs (needs the tensorboard package)
     gather_negatives: bool = False  # DDP: gather all ranks' samples as in-batch negatives (no tile shared across ranks)
+    neighbour_batch: int = 1        # panoramas of one neighbourhood drawn together into a batch (1 = random batches)
+    neighbourhood_m: float = 500.0  # neighbourhood: positive-tile centres in one square of this side, per city
+    feature_cache: bool = False     # weak task, frozen backbone: keep the backbone's taps of every image on disk
+    feature_cache_dir: str = ""     # where (default <data root>/.feature_cache); entries keyed by backbone + image hash
+    noisy_gps_weight: float = 0.0   # weak task: weight of the noisy-GPS term (0 = pure weak; > 0 uses position labels)
+    noisy_gps_radius_m: float = 5.0  # noisy-GPS term: labels perturbed uniformly within this radius (the paper's 5 m)
 
 
 @dataclass
@@ -353,6 +359,10 @@ _RANGES = (  # (dotted key, lowest, lowest allowed?, highest or None, highest al
     ("train.max_steps_per_epoch", 0, True, None, False),
     ("train.val_limit", 0, True, None, False),
     ("train.log_every", 1, True, None, False),
+    ("train.neighbour_batch", 1, True, None, False),
+    ("train.neighbourhood_m", 0.0, False, None, False),
+    ("train.noisy_gps_weight", 0.0, True, None, False),
+    ("train.noisy_gps_radius_m", 0.0, False, None, False),
     ("optim.lr", 0.0, False, None, False),
     ("optim.min_lr", 0.0, True, None, False),
     ("optim.weight_decay", 0.0, True, None, False),

@@ -134,6 +134,26 @@ def location_cross_entropy(logits: torch.Tensor, rowcol: torch.Tensor, temperatu
     return -log_prob[torch.arange(batch, device=logits.device), row * width + col]
 
 
+def disc_mass_loss(logits: torch.Tensor, centre_rowcol: torch.Tensor, radius_cells: torch.Tensor,
+                   temperature: float = 1.0) -> torch.Tensor:
+    """−log of the softmax(logits / T) mass inside a disc of cells: "the answer lies within this radius".
+
+    The noisy-GPS term: a label known only to within ``radius_cells`` of ``centre_rowcol`` rewards every cell
+    of the disc alike (the cell nearest the centre always counts, also for a radius below one cell). Args:
+    logits (B,H,W), centre_rowcol (B,2) fractional cells, radius_cells (B,). Returns (B,).
+    """
+    batch, height, width = logits.shape
+    rows = torch.arange(height, device=logits.device, dtype=torch.float32).view(1, height, 1)
+    cols = torch.arange(width, device=logits.device, dtype=torch.float32).view(1, 1, width)
+    centre = centre_rowcol.float()
+    squared = (rows - centre[:, 0].view(-1, 1, 1)) ** 2 + (cols - centre[:, 1].view(-1, 1, 1)) ** 2
+    inside = squared <= radius_cells.float().view(-1, 1, 1) ** 2
+    nearest = squared.flatten(1).argmin(dim=1)
+    inside = inside.flatten(1).scatter(1, nearest.view(-1, 1), True)
+    log_prob = torch.log_softmax(logits.flatten(1).float() / temperature, dim=1)
+    return -torch.logsumexp(log_prob.masked_fill(~inside, float("-inf")), dim=1)
+
+
 def roll_cross_entropy(logits: torch.Tensor, heading_deg: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Cross-entropy over K heading rolls (roll k = heading k·360/K) against the true heading, split linearly
     between its two nearest rolls. Args: logits (B,K), heading_deg (B,). Returns (B,)."""

@@ -5,13 +5,33 @@ turn a true match into a negative (``method.md`` §2.3). Under DDP with ``train.
 all ranks at one step form one global batch (each rank's satellites are scored against every rank's panoramas), so
 there the rule must hold for the global batch: it is drawn as a whole and split across the ranks
 (``across_ranks=True``).
+
+With ``groups`` and ``group_size`` > 1 the epoch's order is drawn in runs of up to ``group_size`` panoramas of one
+group (for example one neighbourhood), so that most batches hold ``group_size`` panoramas from the same place:
+their other-place negatives can no longer be told apart by place-wide cues alone (street style, palette). The
+no-shared-tile rule still wins where two panoramas of a run share a tile.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 
 import torch
+
+
+def grouped_order(groups: Sequence[Hashable], group_size: int, generator: torch.Generator) -> list[int]:
+    """A random order of ``range(len(groups))`` made of runs of up to ``group_size`` indices of one group.
+
+    Each group is shuffled and cut into runs of ``group_size`` (its last run shorter), and the runs are shuffled.
+    """
+    members: dict[Hashable, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    runs: list[list[int]] = []
+    for group_members in members.values():
+        shuffled = [group_members[i] for i in torch.randperm(len(group_members), generator=generator).tolist()]
+        runs += [shuffled[start:start + group_size] for start in range(0, len(shuffled), group_size)]
+    return [index for r in torch.randperm(len(runs), generator=generator).tolist() for index in runs[r]]
 
 
 def _build_batches(order: list[int], tile_sets: Sequence[frozenset], batch_size: int) -> list[list[int]]:
@@ -70,10 +90,13 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
         rank: this process's rank.
         world_size: number of processes.
         across_ranks: no tile shared by the batches of all ranks at one step (the global batch).
+        groups: for each dataset index, a group key (a neighbourhood); used when ``group_size`` > 1.
+        group_size: panoramas of one group drawn together (1 = a plain random order).
     """
 
     def __init__(self, tile_sets: Sequence[Iterable[str]], batch_size: int, seed: int = 0, rank: int = 0,
-                 world_size: int = 1, across_ranks: bool = False):
+                 world_size: int = 1, across_ranks: bool = False, groups: Sequence[Hashable] | None = None,
+                 group_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         if world_size < 1 or not 0 <= rank < world_size:
@@ -81,6 +104,11 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
         self.tile_sets = [frozenset(names) for names in tile_sets]
         self.batch_size, self.seed, self.rank, self.world_size = batch_size, seed, rank, world_size
         self.across_ranks = across_ranks
+        if group_size < 1:
+            raise ValueError(f"group_size must be at least 1, got {group_size}")
+        if group_size > 1 and (groups is None or len(groups) != len(self.tile_sets)):
+            raise ValueError("group_size > 1 needs one group key per dataset index")
+        self.groups, self.group_size = (list(groups) if group_size > 1 else None), group_size
         self.epoch = 0
         self.position = 0
         self._cache: tuple[int, list[list[int]]] | None = None
@@ -94,7 +122,10 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
     def _rank_batches(self) -> list[list[int]]:
         if self._cache is None or self._cache[0] != self.epoch:
             generator = torch.Generator().manual_seed(self.seed + self.epoch)
-            order = torch.randperm(len(self.tile_sets), generator=generator).tolist()
+            if self.groups is None:
+                order = torch.randperm(len(self.tile_sets), generator=generator).tolist()
+            else:
+                order = grouped_order(self.groups, self.group_size, generator)
             if self.across_ranks:
                 global_batches = _build_batches(order, self.tile_sets, self.batch_size * self.world_size)
                 start = self.rank * self.batch_size
@@ -125,13 +156,14 @@ class NoSharedTileBatchSampler(torch.utils.data.Sampler):
         """
         position = self.position if consumed_batches is None else int(consumed_batches)
         return {"epoch": self.epoch, "position": position, "seed": self.seed, "batch_size": self.batch_size,
-                "world_size": self.world_size, "across_ranks": self.across_ranks, "num_indices": len(self.tile_sets)}
+                "world_size": self.world_size, "across_ranks": self.across_ranks, "num_indices": len(self.tile_sets),
+                "group_size": self.group_size}
 
     def load_state_dict(self, state: dict) -> None:
         """Resume at ``state``'s epoch and position; refuses a state from another dataset size or batching."""
         expected = {"seed": self.seed, "batch_size": self.batch_size, "world_size": self.world_size,
-                    "across_ranks": self.across_ranks, "num_indices": len(self.tile_sets)}
-        saved = {"across_ranks": False, **state}  # states written before across_ranks existed
+                    "across_ranks": self.across_ranks, "num_indices": len(self.tile_sets), "group_size": self.group_size}
+        saved = {"across_ranks": False, "group_size": 1, **state}  # states written before these existed
         changed = {k: (saved.get(k), v) for k, v in expected.items() if saved.get(k) != v}
         if changed:
             raise ValueError(f"sampler state does not match this sampler (saved, current): {changed}")

@@ -5,7 +5,9 @@
   validation samples.
 - Training batches come from :class:`~geodistill.data.sampler.NoSharedTileBatchSampler` (no two panoramas of
   a batch share any of their four tiles, because the weak loss treats the other batch items as negatives),
-  one sampler per rank with equal batch counts on all ranks; ``train.batch_size`` is per rank.
+  one sampler per rank with equal batch counts on all ranks; ``train.batch_size`` is per rank. With
+  ``train.neighbour_batch`` > 1 the batches are drawn in runs of that many panoramas of one neighbourhood
+  (positive tiles in one ``train.neighbourhood_m`` square of a city), so in-batch negatives share a place.
 - A dataset root that does not exist is generated first when ``data.synthetic.generate`` is true (rank 0
   generates, the others wait).
 - Random per-sample augmentation (``data.heading_noise_deg``) is re-seeded from (seed, epoch, sample
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -27,11 +30,14 @@ from geodistill.data.collate import collate_samples
 from geodistill.data.sampler import NoSharedTileBatchSampler
 from geodistill.data.synthetic import generate_dataset
 from geodistill.data.transforms import RandomHeading, reseed_transform
-from geodistill.data.vigor import VigorDataset
+from geodistill.data.vigor import VigorDataset, parse_sat_name
 from geodistill.engine.distributed import DistContext, barrier
+from geodistill.geometry.frames import EARTH_RADIUS_M
 from geodistill.errors import DataError
 
 logger = logging.getLogger("geodistill.engine.data")
+
+METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180.0  # of latitude (and of longitude at the equator)
 
 
 def resolve_data_root(config: ExperimentConfig) -> Path:
@@ -111,6 +117,17 @@ def _tile_sets(dataset: Dataset) -> list:
     return [(f"sample-{i}",) for i in range(len(dataset))]
 
 
+def neighbourhoods(dataset: Dataset, cell_m: float) -> list[tuple]:
+    """(city, row, col) of the ``cell_m`` square holding each sample's positive tile centre."""
+    squares = []
+    for record in dataset.records:
+        lat, lon = parse_sat_name(record.sat_names[0])
+        north = lat * METRES_PER_DEGREE
+        east = lon * METRES_PER_DEGREE * math.cos(math.radians(lat))
+        squares.append((record.city, math.floor(north / cell_m), math.floor(east / cell_m)))
+    return squares
+
+
 class EpochBatches(torch.utils.data.Sampler):
     """A batch sampler over one epoch of an inner batch sampler: caps the batch count
     (``train.max_steps_per_epoch``) and skips the batches a resumed epoch has already done."""
@@ -150,6 +167,8 @@ def build_train_loader(dataset: Dataset, config: ExperimentConfig, ctx: DistCont
     sampler = NoSharedTileBatchSampler(
         _tile_sets(dataset), config.train.batch_size, seed=config.train.seed, rank=ctx.rank, world_size=ctx.world_size,
         across_ranks=config.train.gather_negatives,  # gathered negatives: no tile shared by the ranks' batches either
+        groups=neighbourhoods(dataset, config.train.neighbourhood_m) if config.train.neighbour_batch > 1 else None,
+        group_size=config.train.neighbour_batch,
     )
     batches = EpochBatches(sampler, config.train.max_steps_per_epoch)
     if min(batches.epoch_lengths(max(config.train.epochs, 1))) == 0:

@@ -135,3 +135,39 @@ def test_semi_positives_of_one_panorama_never_share_a_batch(fake_vigor):
         assert len(set(names)) == len(names)
         tiles = [tile for i in batch for tile in dataset.tile_names(i)]
         assert len(tiles) == len(set(tiles))
+
+
+def test_grouped_order_draws_runs_of_one_group():
+    import torch
+
+    from geodistill.data.sampler import grouped_order
+
+    groups = [index % 7 for index in range(70)]                        # 7 groups of 10
+    order = grouped_order(groups, 4, torch.Generator().manual_seed(3))
+    assert sorted(order) == list(range(70))
+    runs, position = [], 0
+    while position < len(order):                                       # cut the order where the group changes
+        end = position
+        while end < len(order) and groups[order[end]] == groups[order[position]]:
+            end += 1
+        runs.append(end - position)
+        position = end
+    assert sum(1 for length in runs if length >= 4) >= 12              # 7 groups x 2 full runs of 4 (some merge)
+    assert order != grouped_order(groups, 4, torch.Generator().manual_seed(4))
+
+
+def test_neighbour_batches_hold_several_panoramas_of_one_group_and_resume_checks_it():
+    count = 96
+    tile_sets = [(f"t{index}",) for index in range(count)]              # no clashes: grouping alone decides
+    groups = [index // 8 for index in range(count)]                    # 12 neighbourhoods of 8
+    sampler = NoSharedTileBatchSampler(tile_sets, batch_size=8, seed=0, groups=groups, group_size=4)
+    batches = batches_of(sampler)
+    assert len(batches) == 12 and sorted(i for b in batches for i in b) == list(range(count))
+    for batch in batches:                                              # two runs of 4 from one group each
+        assert sorted(np.unique([groups[i] for i in batch], return_counts=True)[1].tolist())[-1] >= 4
+    plain = batches_of(NoSharedTileBatchSampler(tile_sets, batch_size=8, seed=0))
+    assert max(np.unique([groups[i] for i in b], return_counts=True)[1].max() for b in plain) < 8
+    with pytest.raises(ValueError, match="group_size"):
+        NoSharedTileBatchSampler(tile_sets, batch_size=8, seed=0).load_state_dict(sampler.state_dict())
+    with pytest.raises(ValueError, match="group key"):
+        NoSharedTileBatchSampler(tile_sets, batch_size=8, group_size=2)
