@@ -54,6 +54,7 @@ class DataConfig:
     num_workers: int = 0            # DataLoader worker processes
     skip_bad_images: bool = False   # skip unreadable images with a warning instead of failing
     heading_noise_deg: float = 0.0  # training-time heading turn, uniform in +-this (0 = north-aligned); templates follow it
+    photometric_copies: int = 0     # training: show each pair as one of N fixed colour-jittered copies (0 = off)
     synthetic: SynthConfig = field(default_factory=SynthConfig)
 
 
@@ -372,6 +373,7 @@ _RANGES = (  # (dotted key, lowest, lowest allowed?, highest or None, highest al
     ("data.sat_size", 8, True, None, False),
     ("data.val_fraction", 0.0, True, 1.0, False),
     ("data.num_workers", 0, True, None, False),
+    ("data.photometric_copies", 0, True, None, False),
     ("data.synthetic.panos_per_city", 1, True, None, False),
     ("data.synthetic.workers", 1, True, None, False),
     ("model.template_crop", 0.0, False, 1.0, True),

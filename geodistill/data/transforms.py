@@ -1,4 +1,5 @@
-"""Sample transforms driven by an explicit ``torch.Generator``: limited field of view and heading changes.
+"""Sample transforms driven by an explicit ``torch.Generator``: limited field of view, heading changes and
+photometric copies.
 
 Each transform takes a sample dict (``keys.py``) and returns a new one; inputs are not modified. Apply
 :class:`RandomHeading` before a FoV transform: a FoV centre is relative to the panorama centre line.
@@ -94,6 +95,42 @@ def rotate_sample(sample: dict, delta_deg: float) -> dict:
     heading = float(sample[keys.HEADING_GT]) + delta_deg
     out[keys.HEADING_GT] = torch.tensor(heading % 360.0, dtype=torch.float32)
     return out
+
+
+def jitter_colours(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A (3,H,W) image in [0, 1] with drawn brightness, contrast, saturation, per-channel gain and gamma."""
+    def uniform(low: float, high: float, size: int = 1) -> torch.Tensor:
+        return low + (high - low) * torch.rand(size, generator=generator, dtype=torch.float64).to(image.dtype)
+
+    grey = image.mean(dim=0, keepdim=True)
+    image = grey + (image - grey) * uniform(0.6, 1.4)                               # saturation
+    image = image.mean() + (image - image.mean()) * uniform(0.7, 1.3)                # contrast
+    image = image * uniform(0.7, 1.3) * uniform(0.9, 1.1, 3).view(3, 1, 1)           # brightness, colour cast
+    return image.clamp(0.0, 1.0) ** uniform(0.8, 1.25)                               # gamma
+
+
+class PhotometricCopies:
+    """Show each sample as one of ``copies`` fixed colour-jittered copies of its panorama and tile.
+
+    The copy is drawn from ``generator`` (re-seeded per epoch and sample by the training data); copy ``c`` of
+    sample ``index`` is always the same pair of images (both views jittered independently, seeded by ``seed``,
+    ``index`` and ``c``), so a cache of backbone features keyed by image content holds ``copies`` entries per
+    image and is hit from then on. Hidden panorama columns stay black.
+    """
+
+    def __init__(self, copies: int, seed: int, generator: torch.Generator | None = None):
+        if copies < 1:
+            raise ValueError(f"copies must be at least 1, got {copies}")
+        self.copies, self.seed = int(copies), int(seed)
+        self.generator = _default_generator(generator)
+
+    def __call__(self, sample: dict) -> dict:
+        copy = int(torch.randint(self.copies, (1,), generator=self.generator))
+        fixed = torch.Generator().manual_seed((self.seed * 1_000_003 + int(sample[keys.INDEX]) * 101 + copy) % 2**62)
+        out = dict(sample)
+        out[keys.PANO] = jitter_colours(sample[keys.PANO], fixed) * sample[keys.FOV_MASK].to(sample[keys.PANO].dtype)
+        out[keys.SAT] = jitter_colours(sample[keys.SAT], fixed)
+        return out
 
 
 class Compose:

@@ -10,8 +10,8 @@
   (positive tiles in one ``train.neighbourhood_m`` square of a city), so in-batch negatives share a place.
 - A dataset root that does not exist is generated first when ``data.synthetic.generate`` is true (rank 0
   generates, the others wait).
-- Random per-sample augmentation (``data.heading_noise_deg``) is re-seeded from (seed, epoch, sample
-  index), so it does not depend on worker processes and repeats exactly after a resume.
+- Random per-sample augmentation (``data.heading_noise_deg``, ``data.photometric_copies``) is re-seeded
+  from (seed, epoch, sample index), so it does not depend on worker processes and repeats exactly after a resume.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from geodistill.config import ExperimentConfig
 from geodistill.data.collate import collate_samples
 from geodistill.data.sampler import NoSharedTileBatchSampler
 from geodistill.data.synthetic import generate_dataset
-from geodistill.data.transforms import RandomHeading, reseed_transform
+from geodistill.data.transforms import Compose, PhotometricCopies, RandomHeading, reseed_transform
 from geodistill.data.vigor import VigorDataset, parse_sat_name
 from geodistill.engine.distributed import DistContext, barrier
 from geodistill.geometry.frames import EARTH_RADIUS_M
@@ -90,9 +90,12 @@ def build_datasets(config: ExperimentConfig, ctx: DistContext) -> tuple[Dataset,
     """(train, val) localisation datasets; the train set carries the heading perturbation if asked."""
     root = ensure_dataset(config, ctx)
     data = config.data
-    transform = None
+    parts = []
     if data.heading_noise_deg > 0:
-        transform = SeededTransform(RandomHeading(data.heading_noise_deg), config.train.seed)
+        parts.append(RandomHeading(data.heading_noise_deg))
+    if data.photometric_copies > 0:
+        parts.append(PhotometricCopies(data.photometric_copies, config.train.seed))
+    transform = SeededTransform(Compose(parts), config.train.seed) if parts else None
     common = dict(
         area=data.area,
         pano_height=data.pano_height,

@@ -74,3 +74,25 @@ def test_compose_and_reseed():
     assert [transform(make_sample())[keys.HEADING_GT].item() for _ in range(3)] == first
     reseed_transform(transform, 11)
     assert [transform(make_sample())[keys.HEADING_GT].item() for _ in range(3)] != first
+
+
+def test_photometric_copies_are_few_fixed_images_per_sample():
+    from geodistill.data.transforms import PhotometricCopies
+
+    transform = PhotometricCopies(copies=3, seed=5)
+    base = FixedFov(180.0)(make_sample())
+    base[keys.INDEX] = 4
+    seen_pano, seen_pairs = set(), set()
+    for draw in range(40):                                            # re-seeded per epoch, as the training data does
+        reseed_transform(transform, draw)
+        out = transform(base)
+        assert out[keys.PANO].shape == base[keys.PANO].shape and float(out[keys.SAT].min()) >= 0
+        assert float(out[keys.SAT].max()) <= 1 and not torch.equal(out[keys.SAT], base[keys.SAT])
+        assert bool((out[keys.PANO][..., ~base[keys.FOV_MASK]] == 0).all())       # hidden columns stay black
+        seen_pano.add(out[keys.PANO].numpy().tobytes())
+        seen_pairs.add((out[keys.PANO].numpy().tobytes(), out[keys.SAT].numpy().tobytes()))
+    assert len(seen_pano) == len(seen_pairs) == 3                     # three fixed copies, each a fixed pair
+    other = dict(base, **{keys.INDEX: 5})
+    reseed_transform(transform, 0)
+    assert transform(other)[keys.PANO].numpy().tobytes() not in seen_pano   # another sample: other copies
+    assert torch.equal(base[keys.PANO], FixedFov(180.0)(make_sample())[keys.PANO])  # the input is not modified

@@ -124,3 +124,11 @@ def test_neighbourhoods_group_by_positive_tile_square(fake_root):
     loader = engine_data.build_train_loader(train, config, DistContext())
     sampler = loader.batch_sampler.batch_sampler
     assert sampler.group_size == 2 and sampler.groups == engine_data.neighbourhoods(train, 1e7)
+
+
+def test_cache_refuses_heading_noise(fake_root):
+    from geodistill.config import ConfigError
+
+    config = load_config(TINY, [*fixture_overrides(fake_root), "train.feature_cache=true", "data.heading_noise_deg=10"])
+    with pytest.raises(ConfigError, match="heading_noise_deg"):
+        WeakTask(config, DistContext())

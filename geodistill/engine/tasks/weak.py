@@ -31,7 +31,7 @@ import math
 import torch
 
 from geodistill import keys
-from geodistill.config import ExperimentConfig
+from geodistill.config import ConfigError, ExperimentConfig
 from geodistill import settings
 from geodistill.engine.data import resolve_data_root
 from geodistill.engine.distributed import DistContext, all_gather_with_grad
@@ -65,6 +65,9 @@ class WeakTask(Task):
         self.gather = config.train.gather_negatives and ctx.enabled
         self.cache = None
         if config.train.feature_cache:
+            if config.data.heading_noise_deg > 0:
+                raise ConfigError("train.feature_cache: data.heading_noise_deg turns every panorama anew each epoch, "
+                                  "so its cached features would never be read again; use one or the other")
             folder = settings.resolve_path(config.train.feature_cache_dir, settings.data_dir())
             self.cache = BackboneTapCache(self.model, folder or resolve_data_root(config) / ".feature_cache")
 
