@@ -45,7 +45,7 @@ def backbone_fingerprint(model: BackboneInputs) -> str:
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for name, tensor in sorted(model.backbone.state_dict().items()):
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

@@ -54,6 +54,10 @@ def test_key_changes_with_backbone_weights_and_image_kind(tmp_path):
     assert BackboneTapCache(other, tmp_path).key("sat", image) != cache.key("sat", image)
     assert cache.key("pano", image) != cache.key("sat", image)
     assert cache.key("sat", image + 1e-3) != cache.key("sat", image)
+    model.backbone.register_buffer("batches_seen", torch.tensor(3))   # 0-dim integer buffers (BatchNorm counters)
+    counted = BackboneTapCache(model, tmp_path)
+    model.backbone.batches_seen.fill_(4)
+    assert BackboneTapCache(model, tmp_path).fingerprint != counted.fingerprint
     with torch.no_grad():
         next(model.backbone.parameters()).add_(1e-3)                  # retrained or replaced backbone
     changed = BackboneTapCache(model, tmp_path)
