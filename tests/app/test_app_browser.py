@@ -92,7 +92,7 @@ def _upload(page, pano: Path | None, sat: Path | None, **fields: str):
                 page.locator(f"{widget} button[aria-label=Clear]").last.click()
                 page.wait_for_timeout(300)
             chooser.set_input_files(str(path))
-            expect(page.locator(widget)).to_contain_text(path.name)
+            expect(page.locator(widget)).to_contain_text(path.stem)  # the name is shown as "stem .suffix"
     for field_id in ("tile-centre", "tile-mpp", "tile-zoom"):
         page.locator(f"#{field_id} textarea, #{field_id} input").first.fill(fields.get(field_id, ""))
     expect(page.get_by_label("upload", exact=True)).to_be_checked()  # uploading chose the upload as the source
