@@ -138,7 +138,8 @@ def test_explore_and_map(page, shots):
     summary = page.locator("#prediction-summary")
     expect(summary).to_contain_text("180°")
     for element in ("#teacher-heatmap img", "#student-heatmap img", "#difference-heatmap img"):
-        assert page.locator(element).bounding_box()["width"] >= 400, f"{element} is drawn too small"
+        drawn_large = f"() => (document.querySelector('{element}')?.getBoundingClientRect().width ?? 0) >= 400"
+        page.wait_for_function(drawn_large, timeout=10_000)  # fails with a timeout when drawn too small
     label = page.locator("#difference-heatmap [data-testid=block-label], #difference-heatmap label").first
     assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), "the difference map's title is clipped"
     # the untrained model has no orientation estimate: the heading is not presented as known
@@ -166,9 +167,10 @@ def test_explore_and_map(page, shots):
     page.get_by_role("tab", name="Map").click()
     expect(page.locator("iframe.geodistill-map")).to_be_visible()
     frame = _map_frame(page)
-    assert frame.evaluate("() => typeof L === 'object' && L.version") == "1.9.4"
-    assert frame.locator("img.leaflet-image-layer").count() == 2
-    assert frame.locator("path.leaflet-interactive").count() >= 2
+    frame.wait_for_function("() => typeof L === 'object'", timeout=10_000)
+    assert frame.evaluate("() => L.version") == "1.9.4"
+    expect(frame.locator("img.leaflet-image-layer")).to_have_count(2)
+    expect(frame.locator("path.leaflet-interactive").nth(1)).to_be_attached()
     expect(frame.locator(".geodistill-legend")).to_contain_text("student prediction")
     # switching the heatmap keeps the zoom and the other toggles (it happens inside Leaflet)
     zoom = frame.evaluate(f"() => {{ const m = {MAP_OBJECT_JS}; m.setZoom(m.getZoom() + 1, {{animate: false}}); "
