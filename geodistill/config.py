@@ -181,7 +181,7 @@ class TrainConfig:
     gather_negatives: bool = False  # DDP: gather all ranks' samples as in-batch negatives (no tile shared across ranks)
     neighbour_batch: int = 1        # panoramas of one neighbourhood drawn together into a batch (1 = random batches)
     neighbourhood_m: float = 500.0  # neighbourhood: positive-tile centres in one square of this side, per city
-    feature_cache: bool = False     # weak task, frozen backbone: keep the backbone's taps of every image on disk
+    feature_cache: bool = False     # weak/distill tasks, frozen backbone: keep the backbone's taps of every image on disk
     feature_cache_dir: str = ""     # where (default <data root>/.feature_cache); entries keyed by backbone + image hash
     noisy_gps_weight: float = 0.0   # weak task: weight of the noisy-GPS term (0 = pure weak; > 0 uses position labels)
     noisy_gps_radius_m: float = 5.0  # noisy-GPS term: labels perturbed uniformly within this radius (the paper's 5 m)

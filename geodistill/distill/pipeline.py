@@ -90,7 +90,7 @@ class DistillationPipeline(nn.Module):
         }
 
     def forward(self, batch: dict, generator: torch.Generator | None = None,
-                column_mask: torch.Tensor | None = None) -> dict:
+                column_mask: torch.Tensor | None = None, taps: tuple[list, list] | None = None) -> dict:
         """Teacher on the full panorama, student on the masked one.
 
         | key                        | in/out | shape        | meaning |
@@ -106,6 +106,8 @@ class DistillationPipeline(nn.Module):
             generator: the source of the random masks (required unless ``column_mask`` is given for
                 ``fov`` masking).
             column_mask: a fixed visible-column mask for the student instead of a random one.
+            taps: the shared frozen backbone's (satellite, full panorama) taps when already known (the feature
+                cache); the student's masked panorama is always encoded anew.
         """
         missing = [key for key in self.required_data_keys if key not in batch]
         if missing:
@@ -115,8 +117,7 @@ class DistillationPipeline(nn.Module):
             raise ValueError("DistillationPipeline.forward needs a torch.Generator for its random masks")
         sat, pano = batch[keys.SAT], batch[keys.PANO]
         teacher = self.teacher.module
-        sat_taps = self.student.satellite_taps(sat) if self.shares_backbone else None
-        full_taps = self.student.ground_taps(pano) if self.shares_backbone else None
+        sat_taps, full_taps = taps if taps is not None else self._shared_taps(sat, pano)
         with torch.no_grad():
             t_sat = teacher.encode_satellite(sat, taps=sat_taps)
             t_pano = teacher.encode_ground(pano, taps=full_taps)
@@ -143,17 +144,25 @@ class DistillationPipeline(nn.Module):
         return outputs
 
     @torch.no_grad()
-    def predict_both(self, batch: dict, column_mask: torch.Tensor | None = None) -> dict:
+    def _shared_taps(self, sat: torch.Tensor, pano: torch.Tensor, column_mask: torch.Tensor | None = None):
+        """(satellite, panorama) taps of the shared frozen backbone, computed once for both networks; (None, None)
+        when each network has its own backbone."""
+        if not self.shares_backbone:
+            return None, None
+        return self.student.satellite_taps(sat), self.student.ground_taps(pano, column_mask)
+
+    def predict_both(self, batch: dict, column_mask: torch.Tensor | None = None,
+                     taps: tuple[list, list] | None = None) -> dict:
         """Teacher and student on the same view (validation): ``teacher/<key>`` and ``student/<key>`` outputs.
 
         Args:
             batch: the localisation batch.
             column_mask: optional (B,Wp) bool view shown to both (image and BEV masked); default the full
                 panorama.
+            taps: the shared backbone's (satellite, panorama) taps of this view when already known.
         """
         sat, pano = batch[keys.SAT], batch[keys.PANO]
-        sat_taps = self.student.satellite_taps(sat) if self.shares_backbone else None
-        pano_taps = self.student.ground_taps(pano, column_mask) if self.shares_backbone else None
+        sat_taps, pano_taps = taps if taps is not None else self._shared_taps(sat, pano, column_mask)
         outputs = {}
         for prefix, network in ((keys.TEACHER_PREFIX, self.teacher.module), (keys.STUDENT_PREFIX, self.student)):
             f_sat = network.encode_satellite(sat, taps=sat_taps)

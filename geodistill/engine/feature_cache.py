@@ -28,6 +28,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from geodistill import settings
+from geodistill.config import ConfigError
 from geodistill.models.image_inputs import BackboneInputs
 
 logger = logging.getLogger("geodistill.engine.feature_cache")
@@ -47,6 +49,19 @@ def backbone_fingerprint(model: BackboneInputs) -> str:
         digest.update(f"{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
+
+
+def tap_cache_for(config, model: BackboneInputs, data_root: Path) -> "BackboneTapCache | None":
+    """The cache a task uses under ``train.feature_cache`` (None when off): ``train.feature_cache_dir``, or
+    ``<data root>/.feature_cache``. Refuses ``data.heading_noise_deg``, which turns every panorama anew each epoch
+    so that its cached taps would never be read again."""
+    if not config.train.feature_cache:
+        return None
+    if config.data.heading_noise_deg > 0:
+        raise ConfigError("train.feature_cache: data.heading_noise_deg turns every panorama anew each epoch, "
+                          "so its cached features would never be read again; use one or the other")
+    folder = settings.resolve_path(config.train.feature_cache_dir, settings.data_dir())
+    return BackboneTapCache(model, folder or data_root / ".feature_cache")
 
 
 class BackboneTapCache:

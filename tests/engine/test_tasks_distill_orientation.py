@@ -185,3 +185,22 @@ def test_orientation_training_fov_range_is_checked():
         load_config(None, ["orientation.train_fov_min_deg=270", "orientation.train_fov_max_deg=180"])
     with pytest.raises(ConfigError, match="orientation.train_fov_max_deg"):
         load_config(None, ["orientation.train_fov_max_deg=400"])
+
+
+def test_distill_step_with_feature_cache_matches_the_uncached_step(workspace, tmp_path):
+    cached_config = distill_config(workspace, "train.feature_cache=true", f"train.feature_cache_dir={tmp_path}")
+    plain_config = distill_config(workspace)
+    train_set, val_set = build_datasets(plain_config, DistContext())
+    batch = collate_samples([train_set[i] for i in range(2)])
+    plain, cached = DistillTask(plain_config, DistContext()), DistillTask(cached_config, DistContext())
+    assert plain.cache is None and cached.cache is not None
+    for _ in range(2):                                   # a miss, then a hit: the same loss as without the cache
+        plain.generator.manual_seed(5)
+        cached.generator.manual_seed(5)
+        expected = plain.train_step(batch)["total"].item()
+        assert cached.train_step(batch)["total"].item() == pytest.approx(expected, abs=1e-3)
+    assert cached.cache.misses == 4 and cached.cache.hits == 4   # tiles and full panoramas; the masked view is live
+    loader = [collate_samples([val_set[i] for i in range(len(val_set))])]
+    with torch.no_grad():
+        assert cached.validate(loader)["student/mean_m"] == pytest.approx(plain.validate(loader)["student/mean_m"],
+                                                                         abs=0.05)

@@ -8,6 +8,10 @@ the paper) or after every step along a cosine momentum schedule (``per_step``).
 Both networks are validated each epoch on full panoramas. ``best/`` is chosen by the deployed network's
 validation mean error (``distill.deploy``); the other network's best epoch is tracked separately and
 saved as ``best_<role>/`` in the run folder, so both "best student" and "best teacher" exist.
+
+``train.feature_cache`` (frozen backbone, G2SWeakly base) reads the shared backbone's taps of the tiles and of
+the full panoramas (the teacher's view, and validation) from the weak task's disk cache; only the student's
+FoV-masked panorama goes through the backbone in a step.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from geodistill.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from geodistill.config import ExperimentConfig, config_diff, config_to_dict, without_pretrained
+from geodistill.config import ConfigError, ExperimentConfig, config_diff, config_to_dict, without_pretrained
 from geodistill.distill.ema import ema_momentum_schedule
 from geodistill.distill.pipeline import DistillationPipeline
+from geodistill.engine.data import resolve_data_root
 from geodistill.engine.distributed import DistContext
+from geodistill.engine.feature_cache import tap_cache_for
 from geodistill.engine.tasks.base import Task, batch_to_device
 from geodistill.errors import CheckpointError
 from geodistill.metrics import PositionError, summarize_position_errors
@@ -80,6 +86,10 @@ class DistillTask(Task):
         student = build_localizer(without_pretrained(config).model)
         load_state_dict_checked(student, student_state, self.init_checkpoint / "weights.safetensors")
         self.pipeline = DistillationPipeline(config.model, config.distill, student).to(self.device)
+        self.cache = tap_cache_for(config, student, resolve_data_root(config))
+        if self.cache is not None and estimates_heading(student):
+            raise ConfigError("train.feature_cache: GeoDistill on the CCVPE base turns every panorama to a random "
+                              "heading each step, so its cached features would never be read again")
         self.best: dict[str, dict[str, float | int]] = {}
         self.last_epoch = -1  # index of the epoch validated last (0-based, as in events.jsonl)
         self.run_dir: Path | None = None  # set by the training loop when it knows the run folder
@@ -129,8 +139,15 @@ class DistillTask(Task):
         heading (teacher and student alike), as in its supervised training."""
         if estimates_heading(self.pipeline.student):
             batch = turn_to_heading(batch, random_yaw(batch[keys.PANO].shape[0], 180.0, self.generator))
-        pred = self.pipeline(batch, self.generator)
+        pred = self.pipeline(batch, self.generator, taps=self._cached_taps(batch))
         return self.pipeline.loss(pred, batch)
+
+    def _cached_taps(self, batch: dict) -> tuple[list, list] | None:
+        """The shared backbone's taps of the batch's tiles and full panoramas from the feature cache (None when
+        it is off)."""
+        if self.cache is None:
+            return None
+        return self.cache.satellite_taps(batch[keys.SAT]), self.cache.ground_taps(batch[keys.PANO])
 
     def momentum_at_step(self, step: int) -> float:
         """Per-step EMA: the cosine momentum after optimizer step ``step`` (1-based)."""
@@ -163,7 +180,7 @@ class DistillTask(Task):
         self.pipeline.eval()
         for batch in loader:
             batch = batch_to_device(batch, self.device)
-            pred = self.pipeline.predict_both(batch)
+            pred = self.pipeline.predict_both(batch, taps=self._cached_taps(batch))
             for metric in errors.values():
                 metric.update(pred, batch)
         metrics: dict[str, float] = {}

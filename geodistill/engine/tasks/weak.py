@@ -31,11 +31,10 @@ import math
 import torch
 
 from geodistill import keys
-from geodistill.config import ConfigError, ExperimentConfig
-from geodistill import settings
+from geodistill.config import ExperimentConfig
 from geodistill.engine.data import resolve_data_root
 from geodistill.engine.distributed import DistContext, all_gather_with_grad
-from geodistill.engine.feature_cache import BackboneTapCache
+from geodistill.engine.feature_cache import tap_cache_for
 from geodistill.engine.tasks.base import Task, batch_to_device
 from geodistill.losses import disc_mass_loss, weak_matching_loss
 from geodistill.metrics import PositionError, summarize_position_errors
@@ -63,13 +62,7 @@ class WeakTask(Task):
         super().__init__(config, ctx)
         self.model = LocalizerNet(config.model).to(self.device)
         self.gather = config.train.gather_negatives and ctx.enabled
-        self.cache = None
-        if config.train.feature_cache:
-            if config.data.heading_noise_deg > 0:
-                raise ConfigError("train.feature_cache: data.heading_noise_deg turns every panorama anew each epoch, "
-                                  "so its cached features would never be read again; use one or the other")
-            folder = settings.resolve_path(config.train.feature_cache_dir, settings.data_dir())
-            self.cache = BackboneTapCache(self.model, folder or resolve_data_root(config) / ".feature_cache")
+        self.cache = tap_cache_for(config, self.model, resolve_data_root(config))
 
     def networks(self) -> dict[str, torch.nn.Module]:
         return {"model": self.model}
