@@ -237,8 +237,9 @@ def _write_atomically(path: Path, text: str) -> Path:
 
 
 def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov_deg: float | None = None,
-                       orientation: str = "aligned", seed: int = 0, limit: int | None = None, batch_size: int = 8,
-                       progress: ProgressCallback | None = None, setting: dict | None = None) -> EvalResult:
+                       orientation: str = "aligned", seed: int = 0, limit: int | None = None, every: int = 1,
+                       batch_size: int = 8, progress: ProgressCallback | None = None,
+                       setting: dict | None = None) -> EvalResult:
     """Evaluate a localizer on positive queries of a dataset.
 
     Args:
@@ -250,6 +251,8 @@ def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov
         orientation: ``aligned``, ``45`` or ``unknown`` (see the module docstring).
         seed: seed of the FoV centres and test yaws.
         limit: evaluate at most this many queries (the first ones), None = all.
+        every: evaluate every ``every``-th query only (indices 0, every, 2 every, ...; a subset spread over the
+            whole split, whose windows and headings are those of the full run), then ``limit``.
         batch_size: queries per forward pass.
         progress: called as ``progress(done, total)`` after every batch.
         setting: extra entries for the result's setting (area, split, checkpoint...).
@@ -266,7 +269,12 @@ def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov
         raise ValueError(f"--fov must be in (0, 360] degrees, got {fov_deg:g}")
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
-    total = len(dataset) if limit is None or limit <= 0 else min(limit, len(dataset))
+    if every < 1:
+        raise ValueError(f"every must be at least 1, got {every}")
+    chosen = list(range(0, len(dataset), every))
+    if limit is not None and limit > 0:
+        chosen = chosen[:limit]
+    total = len(chosen)
     if total == 0:
         raise DataError("the evaluation split holds no query (empty dataset)")
     windowed = fov_deg is not None and fov_deg < 360.0
@@ -276,10 +284,11 @@ def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov
         "orientation": orientation,
         "role": localizer.role,
         "seed": int(seed),
+        **({"every": int(every)} if every > 1 else {}),
     })
     skipped = 0
     for start in range(0, total, batch_size):
-        indices = list(range(start, min(start + batch_size, total)))
+        indices = chosen[start:start + batch_size]
         queries, centres, yaws = [], [], []
         for index in indices:
             sample = dataset[index]
@@ -298,7 +307,7 @@ def evaluate_localizer(localizer: LocalizerLike, dataset: Sequence[dict], *, fov
             for (index, query), prediction, centre in zip(queries, predictions, centres):
                 result.rows.append(_row(index, query, prediction, fov_deg if windowed else None, centre))
         if progress is not None:
-            progress(indices[-1] + 1, total)
+            progress(min(start + batch_size, total), total)
     if skipped:
         logger.warning("skipped %d queries without a ground-truth position", skipped)
     if not result.rows:

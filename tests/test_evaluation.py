@@ -96,6 +96,17 @@ def test_summarize_errors_empty_and_limit():
     assert result.to_dict()["n"] == 2 and result.to_dict()["mean_m"] == pytest.approx(1.25)
 
 
+def test_every_kth_query_keeps_the_full_runs_windows():
+    full, subset = FakeLocalizer(), FakeLocalizer()
+    evaluate_localizer(full, make_dataset(), fov_deg=90.0, seed=7, batch_size=1)
+    result = evaluate_localizer(subset, make_dataset(), fov_deg=90.0, seed=7, every=2, batch_size=4)
+    assert [row["index"] for row in result.rows] == [0, 2]
+    assert subset.calls == [full.calls[0], full.calls[2]]
+    assert result.to_dict()["setting"]["every"] == 2
+    with pytest.raises(ValueError, match="every"):
+        evaluate_localizer(FakeLocalizer(), make_dataset(), every=0)
+
+
 def test_fov_windows_are_seeded_per_query_and_independent_of_batching():
     first, second, other_seed = FakeLocalizer(), FakeLocalizer(), FakeLocalizer()
     evaluate_localizer(first, make_dataset(), fov_deg=90.0, seed=7, batch_size=1)

@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="orientation estimator for --orientation 45/unknown (default: checkpoints/orientation); "
                              "a CCVPE checkpoint estimates its own heading and needs none")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N queries only")
+    parser.add_argument("--every", type=int, default=1, metavar="K",
+                        help="evaluate every K-th query only (a subset spread over the split; default 1 = all)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="B", help="queries per forward pass")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="seed of the FoV windows and test headings")
@@ -94,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.limit is not None and args.limit < 1:
         raise UserError(f"--limit must be at least 1, got {args.limit}")
+    if args.every < 1:
+        raise UserError(f"--every must be at least 1, got {args.every}")
     for flag, target in (("--json", args.json), ("--per-sample", args.per_sample)):
         check_output_file(flag, target)
     localizer, source, trained_area = _load_localizer(args)
@@ -101,13 +105,14 @@ def run(args: argparse.Namespace) -> int:
     area = args.area or trained_area or "cross"
     dataset, root = open_split(args.data, area, args.split, localizer)
     config = getattr(localizer, "config", None)
-    total = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    total = len(range(0, len(dataset), args.every))
+    total = total if args.limit is None else min(args.limit, total)
     setting = {"area": area, "split": args.split, "checkpoint": source, "data": str(root)}
     if config is not None:
         setting["selection"] = config.train.select_by
     with ProgressBar(total, not args.no_progress) as bar:
         result = evaluate_localizer(localizer, dataset, fov_deg=args.fov, orientation=args.orientation,
-                                    seed=args.seed, limit=args.limit, batch_size=args.batch_size,
+                                    seed=args.seed, limit=args.limit, every=args.every, batch_size=args.batch_size,
                                     progress=bar.update_to, setting=setting)
     print(result.format_table())
     if args.json:
