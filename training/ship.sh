@@ -7,13 +7,14 @@
 # interruption and finished stages are skipped, an interrupted training continues from its last epoch
 # (--resume), and the generator keeps the samples already on disk.
 #
-#   bash training/ship.sh                 # everything (about 45 min of a 2-core CPU; see checkpoints/README.md)
+#   bash training/ship.sh                 # everything (wall times per stage: checkpoints/README.md)
 #   STAGES="evaluate export" bash training/ship.sh   # only some stages
 #
 # Environment: PYTHON (default .venv/bin/python), GEODISTILL_DATA (default ./data), GEODISTILL_RUNS
 # (default ./runs), RESULTS (evaluation JSON folder, default docs/results), STAGES (default: all, in order
-# data weak orientation distill export calibrate evaluate curves; "ccvpe" trains the CCVPE base and GeoDistill on
-# it, not shipped yet: docs/results.md), WEAK_SEEDS (default 2023-2027).
+# data weak gps orientation distill ccvpe export calibrate evaluate curves), WEAK_SEEDS (default 2026 2027),
+# TIER (default hard), SAME_EVERY (the same-area test split is evaluated on every SAME_EVERY-th query, default 4:
+# 375 of its 1 500 queries; the cross-area split is evaluated whole).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,10 +22,10 @@ PYTHON=${PYTHON:-.venv/bin/python}
 DATA=$(realpath -m "${GEODISTILL_DATA:-data}")   # absolute: relative --out paths would resolve under the data root
 RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
-STAGES=${STAGES:-"data weak orientation distill export calibrate evaluate curves"}
-WEAK_SEEDS=${WEAK_SEEDS:-"2023 2024 2025 2026 2027"}   # the weak stage trains one run per seed
+STAGES=${STAGES:-"data weak gps orientation distill ccvpe export calibrate evaluate curves"}
+WEAK_SEEDS=${WEAK_SEEDS:-"2026 2027"}   # the weak stage trains one run per seed
 CONFIGS=training/configs
-TIER=${TIER:-medium}              # generator difficulty of the shipped data (docs/results.md explains why not hard)
+TIER=${TIER:-hard}                # generator difficulty of the shipped data
 TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
 CROSS_SET=$DATA/shipped/sfch      # SanFrancisco + Chicago: cross-area test
 CALIB_SET=$DATA/shipped/calib     # NewYork + Seattle, other worlds (seed 1): fitting the calibrated confidence
@@ -52,8 +53,8 @@ train() {  # RECIPE NAME [key=value ...] : train, or continue an interrupted run
 }
 
 if want data; then
-    log "data: NewYork + Seattle (400 panoramas each), SanFrancisco + Chicago (100 each), $TIER tier"
-    PANOS=400 timed synth "$TRAIN_SET" NewYork Seattle
+    log "data: NewYork + Seattle (1500 panoramas each), SanFrancisco + Chicago (100 each), $TIER tier"
+    PANOS=1500 timed synth "$TRAIN_SET" NewYork Seattle
     PANOS=100 timed synth "$CROSS_SET" SanFrancisco Chicago
 fi
 if want weak; then
@@ -76,8 +77,13 @@ if want weak; then
         fi
     fi
 fi
+# the noisy-GPS base (position labels within 5 m: reported as noisy GPS, never as weak)
+want gps && train "$CONFIGS/shipped_gps.yaml" shipped_gps
 want orientation && train "$CONFIGS/shipped_orientation.yaml" shipped_orientation
-want distill && train "$CONFIGS/shipped_distill.yaml" shipped_distill
+if want distill; then
+    train "$CONFIGS/shipped_distill.yaml" shipped_distill
+    train "$CONFIGS/shipped_gps_distill.yaml" shipped_gps_distill
+fi
 if want ccvpe; then  # the CCVPE base (supervised, pose labels) and GeoDistill on it (docs/method.md §13)
     train "$CONFIGS/shipped_ccvpe.yaml" shipped_ccvpe
     train "$CONFIGS/shipped_ccvpe_distill.yaml" shipped_ccvpe_distill
@@ -89,6 +95,9 @@ if want export; then
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best_teacher" checkpoints/geodistill_teacher
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_distill/best" checkpoints/geodistill_student
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_orientation/best" checkpoints/orientation
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_gps/best" checkpoints/gps_baseline
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_gps_distill/best_teacher" checkpoints/gps_geodistill_teacher
+    "$PYTHON" training/export_shipped.py "$RUNS/shipped_gps_distill/best" checkpoints/gps_geodistill_student
     if [[ -d "$RUNS/shipped_ccvpe_distill/best" ]]; then  # the CCVPE models, when the ccvpe stage has run
         "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe/best" checkpoints/ccvpe_base
         "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe_distill/best_teacher" \
@@ -139,32 +148,35 @@ fi
 evaluate() {  # OUTPUT-NAME CHECKPOINT DATA AREA [extra evaluate arguments]
     local name=$1 checkpoint=$2 data=$3 area=$4; shift 4
     if [[ -f "$RESULTS/$name.json" ]]; then return 0; fi
+    local subset=()
+    [[ $area == same ]] && subset=(--every "$SAME_EVERY")
     "$PYTHON" -m geodistill evaluate --checkpoint "$checkpoint" --data "$data" --area "$area" --split test \
-        --seed 0 --no-progress --json "$RESULTS/$name.json" --per-sample "$RESULTS/$name.csv" "$@" \
+        --seed 0 --no-progress --json "$RESULTS/$name.json" --per-sample "$RESULTS/$name.csv" "${subset[@]}" "$@" \
         > "$RESULTS/$name.txt"
     log "evaluated $name"
 }
+SAME_EVERY=${SAME_EVERY:-4}   # the same-area test split (1 500 queries) is evaluated on every 4th query: 375
 
 if want evaluate; then
     mkdir -p "$RESULTS"
     for area in cross same; do
         data=$CROSS_SET; [[ $area == same ]] && data=$TRAIN_SET
         evaluate "centre_${area}" none "$data" "$area"
-        for model in weak_baseline geodistill_teacher geodistill_student; do
-            for fov in 360 180; do
-                evaluate "${model}_${area}_fov${fov}_aligned" "checkpoints/$model" "$data" "$area" --fov "$fov"
-                evaluate "${model}_${area}_fov${fov}_45" "checkpoints/$model" "$data" "$area" --fov "$fov" \
-                    --orientation 45 --orientation-checkpoint checkpoints/orientation
-            done
-        done
-        # the CCVPE models estimate their own heading: aligned, +-45 deg (prior 0 +- 45) and unknown (full circle)
-        for model in ccvpe_base ccvpe_geodistill_teacher ccvpe_geodistill_student; do
+        for model in weak_baseline geodistill_teacher geodistill_student gps_baseline gps_geodistill_teacher \
+                     gps_geodistill_student ccvpe_base ccvpe_geodistill_teacher ccvpe_geodistill_student; do
             [[ -d checkpoints/$model ]] || continue
-            for fov in 360 180; do
-                for orientation in aligned 45 unknown; do
-                    evaluate "${model}_${area}_fov${fov}_${orientation}" "checkpoints/$model" "$data" "$area" \
-                        --fov "$fov" --orientation "$orientation"
-                done
+            own_heading=$("$PYTHON" -c "import sys; from geodistill.inference import checkpoint_estimates_heading as e; print(int(e(sys.argv[1])))" "checkpoints/$model")
+            for fov in 360 180 90; do
+                evaluate "${model}_${area}_fov${fov}_aligned" "checkpoints/$model" "$data" "$area" --fov "$fov"
+                if [[ $own_heading == 1 ]]; then  # CCVPE: its own heading, +-45 deg prior and the full circle
+                    evaluate "${model}_${area}_fov${fov}_45" "checkpoints/$model" "$data" "$area" --fov "$fov" \
+                        --orientation 45
+                    evaluate "${model}_${area}_fov${fov}_unknown" "checkpoints/$model" "$data" "$area" \
+                        --fov "$fov" --orientation unknown
+                else
+                    evaluate "${model}_${area}_fov${fov}_45" "checkpoints/$model" "$data" "$area" --fov "$fov" \
+                        --orientation 45 --orientation-checkpoint checkpoints/orientation
+                fi
             done
         done
         # fp16 check: the run's fp32 weights on the same settings as the shipped fp16 ones
@@ -188,32 +200,6 @@ for area in ("cross", "same"):
 print(f"fp16 vs fp32: largest change of a mean or median {worst:.4f} m")
 sys.exit(1 if worst > 0.05 else 0)
 PY
-fi
-
-# The hard-tier comparison of docs/results.md (not shipped): the same recipes on hard-tier renders of the same
-# worlds, weak for 12 epochs. Run with STAGES="hard hard_evaluate".
-HARD_TRAIN=$DATA/hard_tier/nyse HARD_CROSS=$DATA/hard_tier/sfch
-if want hard; then
-    PANOS=400 TIER=hard timed synth "$HARD_TRAIN" NewYork Seattle
-    PANOS=100 TIER=hard timed synth "$HARD_CROSS" SanFrancisco Chicago
-    train "$CONFIGS/shipped_weak.yaml" hard_weak name=hard_weak data.root=hard_tier/nyse train.epochs=12 train.seed=2023
-    train "$CONFIGS/shipped_distill.yaml" hard_distill name=hard_distill data.root=hard_tier/nyse \
-        distill.init_checkpoint=hard_weak train.epochs=10
-fi
-if want hard_evaluate; then
-    mkdir -p "$RESULTS/hard_tier"
-    for area in cross same; do
-        data=$HARD_CROSS; [[ $area == same ]] && data=$HARD_TRAIN
-        RESULTS=$RESULTS/hard_tier evaluate "centre_${area}" none "$data" "$area"
-        for fov in 360 180; do
-            RESULTS=$RESULTS/hard_tier evaluate "weak_baseline_${area}_fov${fov}_aligned" "$RUNS/hard_weak" "$data" \
-                "$area" --fov "$fov"
-            RESULTS=$RESULTS/hard_tier evaluate "geodistill_student_${area}_fov${fov}_aligned" \
-                "$RUNS/hard_distill/best" "$data" "$area" --fov "$fov" --role student
-            RESULTS=$RESULTS/hard_tier evaluate "geodistill_teacher_${area}_fov${fov}_aligned" \
-                "$RUNS/hard_distill/best_teacher" "$data" "$area" --fov "$fov" --role teacher
-        done
-    done
 fi
 
 if want curves; then
