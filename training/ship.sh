@@ -24,6 +24,7 @@ RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
 STAGES=${STAGES:-"data weak gps orientation distill ccvpe export calibrate evaluate curves"}
 WEAK_SEEDS=${WEAK_SEEDS:-"2026 2027"}   # the weak stage trains one run per seed
+SAME_EVERY=${SAME_EVERY:-4}   # the same-area test split (1 500 queries) is evaluated on every 4th query: 375
 CONFIGS=training/configs
 TIER=${TIER:-hard}                # generator difficulty of the shipped data
 TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
@@ -137,8 +138,9 @@ if want calibrate; then
             data=$CROSS_SET; [[ $area == same ]] && data=$TRAIN_SET
             report=$RESULTS/calibration/$(basename "$folder")_${role}_${area}.json
             [[ -f "$report" && "$report" -nt "$folder/config.json" ]] && continue
+            subset=(); [[ $area == same ]] && subset=(--every "$SAME_EVERY")
             "$PYTHON" -m geodistill calibrate --checkpoint "$folder" "${role_flag[@]}" --data "$data" --area "$area" \
-                --measure --no-progress --report "$report" < /dev/null \
+                --measure --no-progress --report "$report" "${subset[@]}" < /dev/null \
                 || log "the confidence of $folder ($role) misses the 10-point target on $area-area test; see $report"
         done
     done
@@ -155,7 +157,6 @@ evaluate() {  # OUTPUT-NAME CHECKPOINT DATA AREA [extra evaluate arguments]
         > "$RESULTS/$name.txt"
     log "evaluated $name"
 }
-SAME_EVERY=${SAME_EVERY:-4}   # the same-area test split (1 500 queries) is evaluated on every 4th query: 375
 
 if want evaluate; then
     mkdir -p "$RESULTS"

@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measure the stored confidence instead of fitting (nothing is written to the checkpoint)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the FoV windows (window k uses seed + k)")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="use the first N queries only")
+    parser.add_argument("--every", type=int, default=1, metavar="K",
+                        help="use every K-th query only (a subset spread over the split; default 1 = all)")
     parser.add_argument("--batch-size", type=int, default=16, metavar="B", help="queries per forward pass")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--report", default=None, metavar="FILE",
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def collect_queries(localizer, dataset, fovs, windows: int, seed: int, limit: int | None, batch_size: int,
-                    progress=None) -> list[dict]:
+                    progress=None, every: int = 1) -> list[dict]:
     """One dict per (query, FoV, window): ``features``, ``error_m``, ``fov_deg``, ``index``, ``window``."""
     from geodistill.evaluation import evaluate_localizer
 
@@ -58,7 +60,7 @@ def collect_queries(localizer, dataset, fovs, windows: int, seed: int, limit: in
     for fov in fovs:
         for window in range(1 if fov >= 360.0 else windows):
             result = evaluate_localizer(localizer, dataset, fov_deg=fov, seed=seed + window, limit=limit,
-                                        batch_size=batch_size, progress=progress)
+                                        every=every, batch_size=batch_size, progress=progress)
             queries += [{"features": row["calibration_features"], "error_m": row["error_m"], "fov_deg": float(fov),
                          "index": row["index"], "window": window} for row in result.rows]
     return queries
@@ -103,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     windows = args.windows
     if any(not 0.0 < fov <= 360.0 for fov in fovs):
         raise UserError(f"--fov values must be in (0, 360] degrees, got {' '.join(f'{f:g}' for f in fovs)}")
-    if windows < 1 or args.batch_size < 1 or (args.limit is not None and args.limit < 1):
-        raise UserError("--windows, --batch-size and --limit must be at least 1")
+    if windows < 1 or args.batch_size < 1 or args.every < 1 or (args.limit is not None and args.limit < 1):
+        raise UserError("--windows, --batch-size, --every and --limit must be at least 1")
     check_output_file("--report", args.report)
     localizer = Localizer.from_checkpoint(args.checkpoint, role=args.role, device=args.device,
                                           with_calibration=args.measure)  # fitting replaces a stored (even stale) one
@@ -114,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
     area = args.area or localizer.config.data.area or "cross"
     split = args.split or ("test" if args.measure else "val")
     dataset, root = open_split(args.data, area, split, localizer)
-    count = len(dataset) if args.limit is None else min(args.limit, len(dataset))
+    count = len(range(0, len(dataset), args.every))
+    count = count if args.limit is None else min(args.limit, count)
     passes = sum(1 if fov >= 360.0 else windows for fov in fovs)
     with ProgressBar(count * passes, not args.no_progress) as bar:
         done = [0]
@@ -124,9 +127,10 @@ def run(args: argparse.Namespace) -> int:
             if current >= count:
                 done[0] += count
 
-        queries = collect_queries(localizer, dataset, fovs, windows, args.seed, args.limit, args.batch_size, progress)
+        queries = collect_queries(localizer, dataset, fovs, windows, args.seed, args.limit, args.batch_size, progress,
+                                  args.every)
     setting = {"checkpoint": localizer.source, "role": localizer.role, "data": str(root), "area": area,
-               "split": split, "fovs_deg": list(fovs), "windows": windows, "seed": args.seed}
+               "split": split, "fovs_deg": list(fovs), "windows": windows, "seed": args.seed, "every": args.every}
     if args.measure:
         calibrator = localizer.calibrator
     else:

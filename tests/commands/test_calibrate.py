@@ -76,3 +76,11 @@ def test_predict_states_the_confidence_in_words(capsys):
     assert 0.0 <= prediction["confidence"] <= 1.0 and prediction["peak_probability"] < 0.5
     assert prediction["confidence_meaning"].startswith(f"{100 * prediction['confidence']:.0f} % chance within 5 m")
     assert prediction["unreliable"] == ("unreliable" in prediction["confidence_meaning"])
+
+
+@needs_student
+def test_every_kth_query_fits_on_a_spread_subset(uncalibrated):
+    assert _calibrate(uncalibrated, "--every", "2") == 0
+    stored = json.loads((uncalibrated / "config.json").read_text())["calibration"]["student"]
+    assert stored["fitted_on"]["n"] == 24          # 12 of the 24 samples, at FoV 360 and 90
+    assert _calibrate(uncalibrated, "--every", "0") == 2
