@@ -1,10 +1,10 @@
 """The import direction of docs/architecture.md, enforced by parsing every module with ``ast``.
 
 Layers: L0 settings, keys, config, errors, geometry; L1 calibration, data, models, losses, metrics, viz, pathpolicy;
-L2 distill; L3 checkpoint; L4 inference, evaluation, engine, studio; L5 cli, commands. A layer imports lower layers
-only, with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may
+L2 distill; L3 checkpoint; L4 inference, evaluation, engine, studio, area; L5 cli, commands. A layer imports lower
+layers only, with these refinements: L0 modules import nothing of ours (geometry only itself); L1 peers may
 import each other except models -> data and viz -> models; in L4, evaluation may use inference, engine
-may use both, and studio may use inference and evaluation; nothing in the package imports the app
+may use both, area (own-area refinement) may use inference, and studio may use inference, evaluation and area; nothing in the package imports the app
 (``app``, ``app_handlers``, ``studio_ui``) or ``training``; Gradio, folium and matplotlib are imported
 only by ``viz``. Inside a package the modules import each other without cycles (counting
 function-local imports too: a cycle hidden inside a function is still a cycle); shared constants go to a leaf
@@ -28,11 +28,11 @@ LAYERS: dict[str, int] = {
     "calibration": 1, "data": 1, "models": 1, "losses": 1, "metrics": 1, "viz": 1, "pathpolicy": 1,
     "distill": 2,
     "checkpoint": 3,
-    "inference": 4, "evaluation": 4, "engine": 4, "studio": 4,
+    "inference": 4, "evaluation": 4, "engine": 4, "studio": 4, "area": 4,
     "cli": 5, "commands": 5, "__main__": 5, "__init__": 5,
 }
 L4_PEERS_ALLOWED = {"evaluation": {"inference"}, "engine": {"inference", "evaluation"},
-                    "studio": {"inference", "evaluation"}}
+                    "studio": {"inference", "evaluation", "area"}, "area": {"inference"}}
 FORBIDDEN_L1_PAIRS = {("models", "data"), ("viz", "models")}
 UI_LIBRARIES = {"gradio", "folium", "matplotlib"}
 OUTSIDE_PACKAGES = {"app", "app_handlers", "studio_ui", "training"}
@@ -163,6 +163,9 @@ def test_app_parses_and_is_imported_by_nobody():
     ("geodistill.studio", "from studio_ui.explore import build_explore_tab", "studio_ui/"),
     ("geodistill.studio", "from geodistill.engine.jobs import JobManager", "may not import engine"),
     ("geodistill.inference", "from geodistill.studio import MODELS", "may not import studio"),
+    ("geodistill.area.refine", "from geodistill.studio import DEFAULT_LOCALIZER", "may not import studio"),
+    ("geodistill.area.refine", "from geodistill.engine.jobs import JobManager", "may not import engine"),
+    ("geodistill.inference", "from geodistill.area.refine import refine_area", "may not import area"),
     ("geodistill.metrics", "import matplotlib.pyplot as plt", "only in geodistill.viz"),
     ("geodistill.commands.predict", "import gradio", "only in geodistill.viz"),
     ("geodistill.inference", "from folium import Map", "only in geodistill.viz"),
@@ -182,6 +185,8 @@ def test_checker_catches_violations(module_name, source, expected):
     ("geodistill.evaluation", "from geodistill.inference import Localizer"),
     ("geodistill.studio", "from geodistill.inference import Localizer\nfrom geodistill.checkpoint import resolve_checkpoint"),
     ("geodistill.commands.predict", "from geodistill.studio import DEFAULT_LOCALIZER"),
+    ("geodistill.area.refine", "from geodistill.inference import Localizer\nfrom geodistill.data import images"),
+    ("geodistill.studio", "from geodistill.area.refine import refine_area"),
     ("geodistill.cli", "from geodistill.commands import train\nfrom geodistill.engine import loop"),
 ])
 def test_checker_allows_the_permitted_imports(module_name, source):
