@@ -121,7 +121,8 @@ def heading_choices() -> list[tuple[str, str]]:
 
 def startup_message() -> str:
     if studio.shipped_checkpoint(studio.DEFAULT_LOCALIZER):
-        return "Using the shipped GeoDistill student (and teacher/orientation models where shipped)."
+        return (f"Using the shipped GeoDistill student `{studio.DEFAULT_LOCALIZER}` (and its teacher and the "
+                "orientation model where shipped).")
     return (f"**No trained checkpoint in `{settings.checkpoints_dir()}`** (the checkpoints folder; "
             "`GEODISTILL_CHECKPOINTS` chooses another). The app uses an untrained model (pretrained backbone, "
             "random decoders), so its heatmaps are not meaningful yet; train one in the Train tab.")

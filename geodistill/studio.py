@@ -21,24 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-from geodistill import keys, settings
+from geodistill import keys, settings, shipped
 from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
 from geodistill.config import ExperimentConfig
 from geodistill.data.vigor import VigorDataset
 from geodistill.errors import GeoDistillError
 from geodistill.geometry.frames import uv_to_latlon
-from geodistill.inference import Localizer, Prediction
+from geodistill.inference import Localizer, Prediction, checkpoint_estimates_heading
+# the shipped names, re-exported for the UIs (defined in geodistill.shipped, the one place)
+from geodistill.shipped import (CCVPE_STUDENT, DEFAULT_LOCALIZER, DEFAULT_ORIENTATION,  # noqa: F401
+                               FULL_CIRCLE_ORIENTATION, WEAK_BASELINE)
 
-DEFAULT_LOCALIZER = "geodistill_student"     # what predict, bench and the app use when not told otherwise
-DEFAULT_TEACHER = "geodistill_teacher"       # the teacher shipped beside the default student
-WEAK_BASELINE = "weak_baseline"
-DEFAULT_ORIENTATION = "orientation"          # the +-45 deg heading estimator
-FULL_CIRCLE_ORIENTATION = "orientation_full"  # the 0-360 deg heading estimator (shipped only when trained)
-CCVPE_BASE = "ccvpe_base"                    # the CCVPE base (supervised), docs/method.md §13
-CCVPE_TEACHER = "ccvpe_geodistill_teacher"   # GeoDistill on the CCVPE base: teacher
-CCVPE_STUDENT = "ccvpe_geodistill_student"   # GeoDistill on the CCVPE base: student (bench's ccvpe rows)
-SHIPPED_LOCALIZERS = (DEFAULT_LOCALIZER, WEAK_BASELINE)
-TEACHER_OF = {DEFAULT_LOCALIZER: DEFAULT_TEACHER}
+DEFAULT_TEACHER = shipped.teacher_of(DEFAULT_LOCALIZER)  # the teacher shipped beside the default student
+# the shipped choices a UI offers, when present: the default first, then the other students and the bases
+SHIPPED_LOCALIZERS = tuple(dict.fromkeys([DEFAULT_LOCALIZER, *shipped.students(), *shipped.LINES.values()]))
+TEACHER_OF = {student: shipped.teacher_of(student) for student in shipped.students()}
 
 UNTRAINED = "untrained"
 SHIPPED_PREFIX = "shipped:"
@@ -58,6 +55,32 @@ def shipped_checkpoint(name: str) -> Path | None:
     """``<checkpoints>/<name>`` when it holds a checkpoint, else None."""
     folder = settings.checkpoints_dir() / name
     return folder if (folder / "config.json").is_file() else None
+
+
+def default_checkpoint() -> Path:
+    """``<checkpoints>/<DEFAULT_LOCALIZER>``, the model of ``predict``, ``evaluate`` and the app when none is named.
+
+    Raises:
+        StudioError: the default is not shipped in this checkpoints folder.
+    """
+    folder = shipped_checkpoint(DEFAULT_LOCALIZER)
+    if folder is None:
+        raise StudioError(f"no --checkpoint given and no default model at "
+                          f"{settings.checkpoints_dir() / DEFAULT_LOCALIZER}; pass --checkpoint PATH (a checkpoint "
+                          "or a run folder from `python -m geodistill train`)")
+    return folder
+
+
+def default_localizer(device: str = "cpu") -> Localizer:
+    """The shipped default localizer, with the +-45 deg orientation model where it needs one and one is shipped (a
+    CCVPE checkpoint estimates its own heading: no orientation model is loaded for it).
+
+    Raises:
+        StudioError: the default is not shipped; CheckpointError: a damaged checkpoint.
+    """
+    checkpoint = default_checkpoint()
+    orientation = None if checkpoint_estimates_heading(checkpoint) else shipped_checkpoint(DEFAULT_ORIENTATION)
+    return Localizer.from_checkpoint(checkpoint, device=device, orientation_checkpoint=orientation)
 
 
 def shipped_choice(name: str) -> str:

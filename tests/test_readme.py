@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from geodistill.cli import main
+from geodistill.shipped import DEFAULT_LOCALIZER
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
 SAMPLE_PANO = REPO / "assets/samples/SanFrancisco/panorama/syn-SF-s7-w000-p02,37.68858729,-122.42010483,.jpg"
 SAMPLE_TILE = REPO / "assets/samples/SanFrancisco/satellite/satellite_37.6884562716_-122.4200000000.png"
 NUMBER = re.compile(r"[-+]?\d+\.\d+")
-needs_checkpoints = pytest.mark.skipif(not (REPO / "checkpoints/geodistill_student/config.json").is_file(),
+needs_checkpoints = pytest.mark.skipif(not (REPO / "checkpoints" / DEFAULT_LOCALIZER / "config.json").is_file(),
                                        reason="no shipped checkpoints in this checkout")
 
 
@@ -58,7 +59,7 @@ def outside_environment() -> dict:
 
 @needs_checkpoints
 def test_python_snippet_runs_from_another_folder(tmp_path):
-    snippet = next(block for block in code_blocks("python") if "Localizer.from_checkpoint" in block)
+    snippet = next(block for block in code_blocks("python") if "default_localizer()" in block)
     shutil.copy(SAMPLE_PANO, tmp_path / "pano.jpg")
     shutil.copy(SAMPLE_TILE, tmp_path / "tile.png")
     check = "\nassert prediction.latlon is not None and prediction.heading_deg is not None\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from geodistill import shipped as shipped_names
 from geodistill import studio
 from geodistill.errors import CheckpointError
 from geodistill.evaluation import ORIENTATION_SETTINGS
@@ -15,6 +16,9 @@ def shipped(tmp_path, monkeypatch):
     folder.mkdir()
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(folder))
     return folder
+
+
+DEFAULT = studio.shipped_choice(studio.DEFAULT_LOCALIZER)
 
 
 def _fake_checkpoint(folder):
@@ -49,19 +53,19 @@ def test_shipped_checkpoint_needs_a_config(shipped):
     (shipped / studio.DEFAULT_LOCALIZER).mkdir()
     assert studio.shipped_checkpoint(studio.DEFAULT_LOCALIZER) is None  # an empty folder is no checkpoint
     (shipped / studio.DEFAULT_LOCALIZER / "config.json").write_text("{}")
-    assert studio.shipped_checkpoint(studio.DEFAULT_LOCALIZER) == shipped / "geodistill_student"
+    assert studio.shipped_checkpoint(studio.DEFAULT_LOCALIZER) == shipped / studio.DEFAULT_LOCALIZER
 
 
 def test_teacher_and_student_of_each_kind_of_choice(shipped, tmp_path, tiny_checkpoint):
     cache = studio.ModelCache(device="cpu")
     tiny_checkpoint(shipped / studio.DEFAULT_LOCALIZER)
-    teacher, student = studio.teacher_and_student("shipped:geodistill_student", "aligned", cache)
+    teacher, student = studio.teacher_and_student(DEFAULT, "aligned", cache)
     assert teacher is student and student.role == "weak"  # no shipped teacher: the student is its own reference
-    assert studio.teacher_and_student("shipped:geodistill_student", "aligned", cache)[1] is student  # cached
+    assert studio.teacher_and_student(DEFAULT, "aligned", cache)[1] is student  # cached
     assert len(cache) == 1
     tiny_checkpoint(shipped / studio.DEFAULT_TEACHER, task="distill")
-    teacher, student = studio.teacher_and_student("shipped:geodistill_student", "aligned", cache)
-    assert teacher is not student and teacher.source == str(shipped / "geodistill_teacher")
+    teacher, student = studio.teacher_and_student(DEFAULT, "aligned", cache)
+    assert teacher is not student and teacher.source == str(shipped / studio.DEFAULT_TEACHER)
 
     run = tmp_path / "runs" / "distilled"
     tiny_checkpoint(run / "best", task="distill")
@@ -88,7 +92,72 @@ def test_the_heading_mode_decides_whether_an_orientation_model_is_attached(shipp
                     {"task": "orientation", "role": "orientation"})
     tiny_checkpoint(shipped / studio.DEFAULT_LOCALIZER)
     cache = studio.ModelCache(device="cpu")
-    _, aligned = studio.teacher_and_student("shipped:geodistill_student", "aligned", cache)
-    _, estimating = studio.teacher_and_student("shipped:geodistill_student", "45", cache)
+    _, aligned = studio.teacher_and_student(DEFAULT, "aligned", cache)
+    _, estimating = studio.teacher_and_student(DEFAULT, "45", cache)
     assert aligned.orientation is None
     assert estimating.orientation is not None and estimating.orientation_source == str(shipped / "orientation")
+
+
+def test_the_naming_rule_knows_every_line_teacher_base_and_supervision():
+    assert studio.DEFAULT_LOCALIZER in shipped_names.students() and studio.DEFAULT_TEACHER == \
+        shipped_names.teacher_of(studio.DEFAULT_LOCALIZER)
+    assert studio.TEACHER_OF == {"geodistill_student": "geodistill_teacher",
+                                 "gps_geodistill_student": "gps_geodistill_teacher",
+                                 "ccvpe_geodistill_student": "ccvpe_geodistill_teacher"}
+    names = ("geodistill_teacher", "gps_geodistill_student", "ccvpe_geodistill_student", "gps_baseline", "orientation")
+    assert [shipped_names.base_of(name) for name in names] == ["weak_baseline", "gps_baseline", "ccvpe_base", None, None]
+    assert [shipped_names.role_of(name) for name in ("ccvpe_base", "gps_geodistill_teacher", "geodistill_student",
+                                                     "orientation")] == ["base", "teacher", "student", None]
+    assert shipped_names.teacher_of("gps_baseline") is None and shipped_names.teacher_of("my_student") is None
+    assert len(shipped_names.localizer_names()) == 9 and shipped_names.localizer_names()[:3] == [
+        "weak_baseline", "geodistill_teacher", "geodistill_student"]
+    assert studio.SHIPPED_LOCALIZERS[0] == studio.DEFAULT_LOCALIZER
+    assert len(set(studio.SHIPPED_LOCALIZERS)) == len(studio.SHIPPED_LOCALIZERS) == 6  # 3 students, 3 bases
+
+    weak = {"train": {"task": "weak", "noisy_gps_weight": 0.0}, "model": {"architecture": "g2sweakly"}}
+    gps = {"train": {"task": "weak", "noisy_gps_weight": 1.0}, "model": {}}
+    distill = {"train": {"task": "distill"}, "model": {}}
+    supervision = shipped_names.supervision
+    assert supervision(weak) == shipped_names.WEAK and supervision({"train": {"task": "weak"}}) == "weak"
+    assert supervision(gps) == shipped_names.NOISY_GPS == "noisy GPS"
+    assert supervision({"train": {"task": "supervised"}, "model": {"architecture": "ccvpe"}}) == "supervised"
+    assert supervision({"train": {"task": "distill"}, "model": {"architecture": "ccvpe"}}) == "supervised"
+    assert supervision(distill) is None  # GeoDistill uses no label itself: its base's supervision
+    assert supervision(distill, gps) == "noisy GPS" and supervision(distill, weak) == "weak"
+
+
+def _ccvpe_checkpoint(folder):
+    import torch
+
+    from geodistill.checkpoint import save_checkpoint
+    from geodistill.config import config_from_dict
+    from geodistill.models.ccvpe import CcvpeNet
+
+    config = config_from_dict({
+        "model": {"architecture": "ccvpe", "backbone": "tiny_cnn", "pretrained": False, "allow_random_init": True,
+                  "ccvpe": {"azimuth_bins": 4, "match_strides": [16, 8], "descriptor_channels": [8, 8],
+                            "output_stride": 4}},
+        "data": {"pano_height": 32, "sat_size": 64}, "train": {"task": "supervised"}})
+    torch.manual_seed(0)
+    save_checkpoint(folder, config, {"model": CcvpeNet(config.model).state_dict()},
+                    {"task": "supervised", "role": "supervised"})
+
+
+def test_the_default_localizer_takes_an_orientation_model_only_where_it_needs_one(shipped, monkeypatch,
+                                                                                   tiny_checkpoint):
+    from geodistill.data.samples import list_samples, load_sample
+
+    with pytest.raises(studio.StudioError, match=f"no default model at .*{studio.DEFAULT_LOCALIZER}.*--checkpoint"):
+        studio.default_localizer()
+    tiny_checkpoint(shipped / studio.DEFAULT_LOCALIZER)
+    assert studio.default_checkpoint() == shipped / studio.DEFAULT_LOCALIZER
+    plain = studio.default_localizer()
+    assert plain.source == str(shipped / studio.DEFAULT_LOCALIZER) and plain.orientation is None  # none shipped
+
+    # a CCVPE default (one line in geodistill/shipped.py) estimates its own heading: no orientation model needed
+    monkeypatch.setattr(studio, "DEFAULT_LOCALIZER", shipped_names.CCVPE_STUDENT)
+    _ccvpe_checkpoint(shipped / shipped_names.CCVPE_STUDENT)
+    own = studio.default_localizer()
+    assert own.estimates_own_heading and own.orientation is None and own.can_estimate_heading
+    prediction = own.predict(load_sample(list_samples()[0]), with_heatmap=False)
+    assert prediction.heading_deg is not None

@@ -3,11 +3,13 @@
     python training/golden_samples.py            # evaluate and write training/golden_samples.json
     python training/golden_samples.py --check    # evaluate and compare with the file (exit 1 on a difference)
 
-The protocol is the CLI's aligned one (``python -m geodistill evaluate --checkpoint
-checkpoints/geodistill_student --data assets/samples --area same --split all``): every bundled sample, full
-panorama, known heading, seed 0, on the CPU. ``training/ship.sh`` writes the file after exporting the checkpoints;
-``tests/test_golden_samples.py`` evaluates again and fails when the mean or median moves by more than
-``TOLERANCE_M``, i.e. when a change to the code (or the checkpoint) changes what the shipped model does.
+The model is the shipped default (``checkpoints/<DEFAULT_LOCALIZER>``, named in ``geodistill/shipped.py``). The
+protocol is the CLI's aligned one (``python -m geodistill evaluate --data assets/samples --area same --split all``):
+every bundled sample, full panorama, known heading, seed 0, on the CPU. ``training/ship.sh`` writes the file after
+exporting the checkpoints; ``tests/test_golden_samples.py`` evaluates again and fails when the mean or median moves
+by more than ``TOLERANCE_M``, i.e. when a change to the code (or the checkpoint) changes what the shipped model
+does, and when the file was written for another model than today's default (run this script again after switching
+it).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from geodistill.data.samples import samples_root  # noqa: E402
 from geodistill.data.vigor import VigorDataset  # noqa: E402
 from geodistill.evaluation import evaluate_localizer  # noqa: E402
 from geodistill.inference import Localizer  # noqa: E402
+from geodistill.shipped import DEFAULT_LOCALIZER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT = ROOT / "checkpoints" / "geodistill_student"
+CHECKPOINT = ROOT / "checkpoints" / DEFAULT_LOCALIZER
 GOLDEN_FILE = ROOT / "training" / "golden_samples.json"
 TOLERANCE_M = 0.02  # CPU evaluation is deterministic; this leaves room for other CPUs and BLAS builds only
 
@@ -44,7 +47,10 @@ def evaluate_samples(checkpoint: Path = CHECKPOINT) -> dict:
 
 def differences(expected: dict, actual: dict) -> list[str]:
     """What moved beyond the tolerance (an empty list when the model still does what the file says)."""
-    problems = [f"n: {expected['n']} -> {actual['n']}"] if expected["n"] != actual["n"] else []
+    problems = [f"checkpoint: {expected['checkpoint']} -> {actual['checkpoint']} (the default model changed: run "
+                "training/golden_samples.py to record the new one)"] \
+        if expected["checkpoint"] != actual["checkpoint"] else []
+    problems += [f"n: {expected['n']} -> {actual['n']}"] if expected["n"] != actual["n"] else []
     for key in ("mean_m", "median_m"):
         if abs(expected[key] - actual[key]) > expected["tolerance_m"]:
             problems.append(f"{key}: {expected[key]:.4f} -> {actual[key]:.4f} (tolerance {expected['tolerance_m']} m)")

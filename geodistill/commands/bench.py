@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from geodistill.config import without_pretrained
+from geodistill.shipped import CCVPE_STUDENT, DEFAULT_LOCALIZER
 
 HELP = "measure speed and memory and print a table"
 QUICK_CCVPE = {"match_strides": [16, 8], "descriptor_channels": [16, 8], "azimuth_bins": 8, "output_stride": 2}
@@ -56,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="CPU-scale sizes and model (random weights): the whole table in seconds")
     parser.add_argument("--checkpoint", default=None, metavar="PATH",
-                        help="model to measure (default: checkpoints/geodistill_student when it exists and neither "
-                             "--quick nor --config is given)")
+                        help=f"model to measure (default: checkpoints/{DEFAULT_LOCALIZER}, the shipped default, when "
+                             "it exists and neither --quick nor --config is given)")
     parser.add_argument("--config", default=None, metavar="YAML",
                         help="measure a recipe's model with random weights instead (e.g. training/configs/tiny.yaml)")
 
@@ -135,14 +136,13 @@ class BenchModel:
 
 
 def choose_model(args) -> BenchModel:
-    """``--checkpoint``, else ``--config``, else the CPU-scale preset (``--quick``), else the shipped student
-    (``checkpoints/geodistill_student``), else the default config. Without a checkpoint the weights are random:
+    """``--checkpoint``, else ``--config``, else the CPU-scale preset (``--quick``), else the shipped default
+    (``checkpoints/<DEFAULT_LOCALIZER>``), else the default config. Without a checkpoint the weights are random:
     they do not change the timings."""
     from geodistill import settings
     from geodistill.checkpoint import read_checkpoint_meta, resolve_checkpoint
     from geodistill.config import config_from_dict, load_config
     from geodistill.errors import CheckpointError
-    from geodistill.studio import DEFAULT_LOCALIZER
 
     shipped = settings.checkpoints_dir() / DEFAULT_LOCALIZER
     if args.checkpoint or (not args.config and not args.quick and (shipped / "config.json").is_file()):
@@ -225,7 +225,6 @@ def choose_ccvpe_model(args) -> BenchModel:
     ``--quick`` or ``--config`` is given (or it is missing), else the CCVPE base at the measured model's input sizes
     (random init; with ``--quick`` matched at strides 16 and 8, which the tiny backbone has)."""
     from geodistill import settings
-    from geodistill.studio import CCVPE_STUDENT
 
     shipped = settings.checkpoints_dir() / CCVPE_STUDENT
     if not args.quick and not args.config and (shipped / "config.json").is_file():

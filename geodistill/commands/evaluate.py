@@ -1,7 +1,8 @@
 """``python -m geodistill evaluate``: localization errors of a checkpoint on a VIGOR-layout split.
 
 Positives only; errors in metres; mean, median and recall@1/3/5 m overall and per city, printed with the setting
-(area, split, FoV, orientation, checkpoint role). ``--checkpoint none`` evaluates the tile-centre baseline.
+(area, split, FoV, orientation, checkpoint role). ``--checkpoint none`` evaluates the tile-centre baseline; without
+``--checkpoint``, the shipped default model (``geodistill.shipped.DEFAULT_LOCALIZER``, as ``predict``).
 ``--per-sample`` writes one CSV row per query: positions as pixels of the tile file (``u_pred_file_px``,
 ``v_pred_file_px``, ``u_gt_file_px``, ``v_gt_file_px``; the file's side in ``tile_file_px``) and metres east/north
 of the tile centre (``east_pred_m``...), besides ``u_pred, v_pred, u_gt, v_gt`` on the tile as fed to the model.
@@ -14,6 +15,8 @@ import logging
 import sys
 from pathlib import Path
 
+from geodistill.shipped import DEFAULT_LOCALIZER, DEFAULT_ORIENTATION
+
 HELP = "evaluate a checkpoint on a dataset split"
 BASELINE_NAMES = ("none", "centre", "center", "tile-centre", "tile-center")
 
@@ -21,8 +24,9 @@ logger = logging.getLogger("geodistill.commands.evaluate")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True,
-                        help="checkpoint folder or run folder (its best/); 'none' = predict the tile centre")
+    parser.add_argument("--checkpoint", default=None, metavar="PATH",
+                        help="checkpoint folder or run folder (its best/); 'none' = predict the tile centre "
+                             f"(default: checkpoints/{DEFAULT_LOCALIZER}, the shipped default, as for predict)")
     parser.add_argument("--data", required=True, help="VIGOR-layout dataset root (relative: under GEODISTILL_DATA)")
     parser.add_argument("--area", choices=("same", "cross"), default=None,
                         help="same-area or cross-area split (default: the checkpoint's training area, else cross)")
@@ -34,7 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orientation", choices=("aligned", "45", "unknown"), default="aligned",
                         help="query headings: aligned, uniform +-45 deg, or unknown (0-360 deg)")
     parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
-                        help="orientation estimator for --orientation 45/unknown (default: checkpoints/orientation); "
+                        help="orientation estimator for --orientation 45/unknown (default: "
+                             f"checkpoints/{DEFAULT_ORIENTATION}); "
                              "a CCVPE checkpoint estimates its own heading and needs none")
     parser.add_argument("--limit", type=int, default=None, metavar="N", help="evaluate the first N queries only")
     parser.add_argument("--every", type=int, default=1, metavar="K",
@@ -55,7 +60,7 @@ def is_baseline(checkpoint: str) -> bool:
 
 def default_orientation_checkpoint() -> Path | None:
     """``checkpoints/orientation`` when it holds a checkpoint."""
-    from geodistill.studio import DEFAULT_ORIENTATION, shipped_checkpoint
+    from geodistill.studio import shipped_checkpoint
 
     return shipped_checkpoint(DEFAULT_ORIENTATION)
 
@@ -64,24 +69,26 @@ def _load_localizer(args):
     from geodistill.config import ExperimentConfig
     from geodistill.errors import CheckpointError
     from geodistill.inference import Localizer, TileCentreBaseline, checkpoint_estimates_heading
+    from geodistill.studio import default_checkpoint
 
-    if is_baseline(args.checkpoint):
+    checkpoint = args.checkpoint or str(default_checkpoint())
+    if is_baseline(checkpoint):
         if args.role is not None:
             raise CheckpointError("--role applies to a distillation checkpoint, not to the tile-centre baseline")
         data = ExperimentConfig().data
         return TileCentreBaseline(data.pano_height, data.sat_size), "tile centre (no model)", None
     orientation_checkpoint = None
-    if checkpoint_estimates_heading(args.checkpoint):
+    if checkpoint_estimates_heading(checkpoint):
         if args.orientation_checkpoint:
-            logger.info("%s estimates its own heading: the orientation checkpoint is not used", args.checkpoint)
+            logger.info("%s estimates its own heading: the orientation checkpoint is not used", checkpoint)
     elif args.orientation != "aligned":
         orientation_checkpoint = args.orientation_checkpoint or default_orientation_checkpoint()
         if orientation_checkpoint is None:
             raise CheckpointError(f"--orientation {args.orientation} needs an orientation model: pass "
-                                  "--orientation-checkpoint PATH (none found at checkpoints/orientation)")
+                                  f"--orientation-checkpoint PATH (none found at checkpoints/{DEFAULT_ORIENTATION})")
     elif args.orientation_checkpoint:
         logger.info("--orientation aligned: the orientation checkpoint is not used")
-    localizer = Localizer.from_checkpoint(args.checkpoint, role=args.role, device=args.device,
+    localizer = Localizer.from_checkpoint(checkpoint, role=args.role, device=args.device,
                                           orientation_checkpoint=orientation_checkpoint)
     return localizer, localizer.source, localizer.config.data.area
 

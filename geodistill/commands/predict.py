@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from geodistill.shipped import DEFAULT_LOCALIZER, DEFAULT_ORIENTATION
+
 HELP = "localize a panorama in a satellite tile"
 PAIRS_COLUMNS = "pano,sat,mpp|zoom[,lat,lon][,gt_lat,gt_lon|gt_u,gt_v]"
 
@@ -41,7 +43,8 @@ class PairSpec:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", default=None, metavar="PATH",
-                        help="checkpoint or run folder (default: checkpoints/geodistill_student)")
+                        help=f"checkpoint or run folder (default: checkpoints/{DEFAULT_LOCALIZER}, the shipped "
+                             "default)")
     parser.add_argument("--role", choices=("student", "teacher"), default=None,
                         help="network of a distillation checkpoint (default: its deployed one)")
     parser.add_argument("--pano", default=None, metavar="P", help="equirectangular panorama (2:1)")
@@ -64,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"predict every row of a CSV (columns {PAIRS_COLUMNS}); with known positions it also "
                              "prints mean, median and recall@1/3/5 m")
     parser.add_argument("--orientation-checkpoint", default=None, metavar="PATH",
-                        help="orientation estimator for unaligned panoramas (default: checkpoints/orientation)")
+                        help=f"orientation estimator for unaligned panoramas (default: "
+                             f"checkpoints/{DEFAULT_ORIENTATION}; a CCVPE checkpoint estimates its own heading and needs none)")
     parser.add_argument("--no-orientation", action="store_true",
                         help="treat the panoramas as north-aligned even when the heading could be estimated")
     parser.add_argument("--heading-prior", type=float, default=None, metavar="DEG",
@@ -198,16 +202,10 @@ def _specs_from_args(args) -> list[PairSpec]:
 
 
 def _load_localizer(args):
-    from geodistill import settings
-    from geodistill.errors import CheckpointError
     from geodistill.inference import Localizer, checkpoint_estimates_heading
-    from geodistill.studio import DEFAULT_LOCALIZER, DEFAULT_ORIENTATION, shipped_checkpoint
+    from geodistill.studio import default_checkpoint, shipped_checkpoint
 
-    checkpoint = args.checkpoint or shipped_checkpoint(DEFAULT_LOCALIZER)
-    if checkpoint is None:
-        raise CheckpointError(
-            f"no --checkpoint given and no default model at {settings.checkpoints_dir() / DEFAULT_LOCALIZER}; "
-            "pass --checkpoint PATH (a checkpoint or a run folder from `python -m geodistill train`)")
+    checkpoint = args.checkpoint or default_checkpoint()
     orientation = None
     if not args.no_orientation and (args.orientation_checkpoint or not checkpoint_estimates_heading(checkpoint)):
         orientation = args.orientation_checkpoint or shipped_checkpoint(DEFAULT_ORIENTATION)

@@ -279,12 +279,13 @@ def test_evaluate_on_the_bundled_samples():
 def test_a_finished_run_is_offered_and_opens_in_explore(monkeypatch, tmp_path, tiny_checkpoint):
     shipped = tmp_path / "checkpoints"
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
-    tiny_checkpoint(shipped / "geodistill_student")
+    tiny_checkpoint(shipped / studio.DEFAULT_LOCALIZER)
     run = handlers.JOBS.root / "distilled"
     tiny_checkpoint(run / "best", task="distill")
     (run / "config.yaml").write_text("name: distilled\n")
     values = [value for _, value in handlers.model_choices()]
-    assert values[0] == "shipped:geodistill_student" and "runs/distilled" in values and values[-1] == handlers.UNTRAINED
+    assert values[0] == studio.shipped_choice(studio.DEFAULT_LOCALIZER)
+    assert "runs/distilled" in values and values[-1] == handlers.UNTRAINED
     assert not [value for value in values if value.startswith("/")]  # runs by their relative name, no server path
     assert "shipped GeoDistill student" in handlers.startup_message()
     model_update, eval_update, tab = handlers.use_run_in_explore("distilled")
@@ -304,22 +305,24 @@ def test_heading_choices_offer_the_full_circle_only_where_its_model_is_shipped(m
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (handlers.settings.REPO_ROOT / "checkpoints" / "orientation" / "config.json").is_file(),
+@pytest.mark.skipif(not (settings.REPO_ROOT / "checkpoints" / studio.DEFAULT_LOCALIZER / "config.json").is_file(),
                     reason="no shipped checkpoints in this checkout")
 def test_evaluate_tab_aligned_numbers_equal_the_cli(monkeypatch, tmp_path):
-    """The tab says orientation=aligned: it must not run the heading estimator (which it did, giving 7.34 m for
-    the CLI's 5.51 m), so its numbers are the CLI's on the same samples."""
+    """The tab says orientation=aligned: it must not run the heading estimator (which it once did, giving 7.34 m
+    where the CLI gave 5.51 m), so its numbers are the CLI's on the same samples; both default to the same model
+    (the CLI without --checkpoint, the tab's first shipped choice)."""
     from geodistill.cli import main
 
-    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(handlers.settings.REPO_ROOT / "checkpoints"))
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(settings.REPO_ROOT / "checkpoints"))
     root = str(handlers._samples_root())
-    table, _, _, setting, _, _ = handlers.evaluate("shipped:geodistill_student", root, "same", "all", 0, 360, False,
-                                             progress=lambda *a, **k: None)
+    default_choice = handlers.model_choices()[0][1]
+    assert default_choice == studio.shipped_choice(studio.DEFAULT_LOCALIZER)
+    table, _, _, setting, _, _ = handlers.evaluate(default_choice, root, "same", "all", 0, 360, False,
+                                                   progress=lambda *a, **k: None)
     assert "orientation=aligned" in setting
     summary_path = tmp_path / "cli.json"
-    assert main(["evaluate", "--checkpoint", str(handlers.settings.REPO_ROOT / "checkpoints" / "geodistill_student"),
-                 "--data", root, "--area", "same", "--split", "all", "--orientation", "aligned", "--no-progress",
-                 "--json", str(summary_path)]) == 0
+    assert main(["evaluate", "--data", root, "--area", "same", "--split", "all", "--orientation", "aligned",
+                 "--no-progress", "--json", str(summary_path)]) == 0
     cli = json.loads(summary_path.read_text())
     app_row = table[0]
     assert app_row[:3] == ["student", "all", cli["n"]]

@@ -9,6 +9,7 @@ import torch
 
 from geodistill.cli import main
 from geodistill.commands import bench
+from geodistill.shipped import DEFAULT_LOCALIZER
 
 
 @pytest.mark.slow
@@ -96,10 +97,10 @@ def test_model_choice(monkeypatch, tmp_path):
     assert "default config" in bench.choose_model(args).description
     assert bench.choose_model(argparse.Namespace(checkpoint=None, config=None, quick=True)).config.data.sat_size == 128
     config = config_from_dict({"data": {"sat_size": 96}})
-    save_checkpoint(tmp_path / "geodistill_student", config, {"model": {"w": torch.zeros(1)}},
+    save_checkpoint(tmp_path / DEFAULT_LOCALIZER, config, {"model": {"w": torch.zeros(1)}},
                     {"task": "weak", "role": "weak"})
     chosen = bench.choose_model(args)
-    assert chosen.checkpoint == tmp_path / "geodistill_student" and chosen.config.data.sat_size == 96
+    assert chosen.checkpoint == tmp_path / DEFAULT_LOCALIZER and chosen.config.data.sat_size == 96
 
 
 def test_orientation_checkpoint_is_refused_with_exit_2(capsys, tmp_path):

@@ -1,11 +1,15 @@
-"""``python -m geodistill evaluate``: output paths that cannot be written are refused up front (exit 2)."""
+"""``python -m geodistill evaluate``: output paths that cannot be written are refused up front (exit 2); without
+``--checkpoint`` the shipped default model is evaluated."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from geodistill.cli import main
 from geodistill.data.samples import samples_root
+from geodistill.shipped import DEFAULT_LOCALIZER
 
 
 @pytest.mark.parametrize("flag", ["--json", "--per-sample"])
@@ -56,3 +60,23 @@ def test_a_ccvpe_checkpoint_evaluates_unknown_headings_without_an_orientation_mo
         captured = capsys.readouterr()
         assert code == 0, captured.err
         assert f"orientation={orientation}" in captured.out and "heading error: mean" in captured.out
+
+
+def test_without_checkpoint_the_shipped_default_is_evaluated(tmp_path, capsys, monkeypatch, tiny_checkpoint):
+    shipped = tmp_path / "checkpoints"
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(shipped))
+    argv = ["evaluate", "--data", str(samples_root()), "--area", "cross", "--limit", "2", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"no default model at {shipped / DEFAULT_LOCALIZER}" in err and "--checkpoint" in err
+    tiny_checkpoint(shipped / DEFAULT_LOCALIZER)
+    summary = tmp_path / "summary.json"
+    assert main(argv + ["--json", str(summary)]) == 0, capsys.readouterr().err
+    assert json.loads(summary.read_text())["setting"]["checkpoint"] == str(shipped / DEFAULT_LOCALIZER)
+
+
+def test_help_names_the_default_checkpoint(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: checkpoints/{DEFAULT_LOCALIZER}, the shipped default, as for predict)" in help_text

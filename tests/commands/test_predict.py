@@ -13,6 +13,7 @@ from PIL import Image
 from geodistill.checkpoint import save_checkpoint
 from geodistill.cli import main
 from geodistill.config import config_from_dict
+from geodistill.shipped import DEFAULT_LOCALIZER
 from geodistill.geometry.frames import meters_per_pixel_at, xy_to_latlon
 
 TINY = {
@@ -24,7 +25,7 @@ TINY = {
 
 @pytest.fixture(autouse=True)
 def _no_shipped_models(monkeypatch, tmp_path):
-    """Defaults (checkpoints/geodistill_student, checkpoints/orientation) come from an empty folder."""
+    """Defaults (checkpoints/<DEFAULT_LOCALIZER>, checkpoints/orientation) come from an empty folder."""
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path / "shipped"))
 
 
@@ -126,18 +127,18 @@ def test_bad_inputs_exit_2_with_a_clear_message(files, capsys, argv, message):
 
 def test_missing_default_checkpoint_is_explained(files, capsys):
     code, out, err = run_cli(capsys, "--pano", files / "pano.png", "--sat", files / "sat.png", "--mpp", "0.5")
-    assert code == 2 and "geodistill_student" in err and "--checkpoint" in err
+    assert code == 2 and DEFAULT_LOCALIZER in err and "--checkpoint" in err
 
 
 def test_default_checkpoint_is_used(files, capsys, monkeypatch, tmp_path):
     import shutil
 
     monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path))
-    shutil.copytree(files / "run" / "best", tmp_path / "geodistill_student")
+    shutil.copytree(files / "run" / "best", tmp_path / DEFAULT_LOCALIZER)
     code, out, err = run_cli(capsys, "--pano", files / "pano.png", "--sat", files / "sat.png", "--mpp", "0.5",
                              "--json")
     assert code == 0, err
-    assert json.loads(out)["checkpoint"].endswith("geodistill_student")
+    assert json.loads(out)["checkpoint"].endswith(DEFAULT_LOCALIZER)
 
 
 def test_unknown_device_is_a_clear_error(files, capsys):
