@@ -22,8 +22,14 @@ from geodistill.errors import GeoDistillError
 
 SUBCOMMANDS = {
     "synth": ("geodistill.commands.synth", "generate a synthetic city dataset in the VIGOR layout"),
+    "synth-area": ("geodistill.commands.synth_area",
+                   "generate a synthetic test area: a UTM GeoTIFF orthophoto and panoramas with noisy EXIF GPS"),
+    "make-dataset": ("geodistill.commands.make_dataset",
+                     "turn an orthophoto and geotagged panoramas into a VIGOR-layout dataset (labels from GPS)"),
     "check-data": ("geodistill.commands.check_data", "verify a VIGOR-layout dataset root and explain what is wrong"),
     "train": ("geodistill.commands.train", "train a weak baseline, GeoDistill or the orientation estimator"),
+    "adapt": ("geodistill.commands.adapt",
+              "adapt a model to an own area by GeoDistill distillation on its unlabelled panoramas"),
     "evaluate": ("geodistill.commands.evaluate", "evaluate a checkpoint on a dataset split"),
     "predict": ("geodistill.commands.predict", "localize a panorama in a satellite tile"),
     "calibrate": ("geodistill.commands.calibrate", "fit or measure a checkpoint's confidence (chance within 5 m)"),

@@ -192,6 +192,8 @@ class EvalResult:
         parts = [f"area={s.get('area', '?')}", f"split={s.get('split', '?')}",
                  f"FoV={'360' if fov is None else f'{fov:g}'}deg", f"orientation={s.get('orientation', 'aligned')}",
                  f"role={s.get('role', '?')}"]
+        if s.get("labels"):
+            parts.append(f"labels={s['labels']}")
         return " ".join(parts)
 
     def format_table(self) -> str:

@@ -20,9 +20,11 @@ def test_help_lists_every_subcommand():
         [sys.executable, "-m", "geodistill", "--help"], capture_output=True, text=True, cwd=REPO, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    for name in ("synth", "check-data", "train", "evaluate", "predict", "calibrate", "bench"):
+    names = {"synth", "synth-area", "make-dataset", "check-data", "train", "adapt", "evaluate", "predict", "calibrate",
+             "bench"}
+    for name in names:
         assert name in result.stdout
-    assert set(SUBCOMMANDS) == {"synth", "check-data", "train", "evaluate", "predict", "calibrate", "bench"}
+    assert set(SUBCOMMANDS) == names
 
 
 def test_every_subcommand_is_implemented():
@@ -35,6 +37,9 @@ def test_every_subcommand_is_implemented():
 def _minimal_args(name: str) -> list[str]:
     return {
         "synth": ["--out", "x"],
+        "synth-area": ["--out", "x"],
+        "make-dataset": ["--ortho", "a.tif", "--panos", "p", "--out", "x"],
+        "adapt": ["--checkpoint", "x", "--data", "x"],
         "check-data": ["x"],
         "train": ["--config", "x.yaml"],
         "evaluate": ["--checkpoint", "x", "--data", "x"],

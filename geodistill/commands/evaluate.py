@@ -6,6 +6,8 @@ Positives only; errors in metres; mean, median and recall@1/3/5 m overall and pe
 ``--per-sample`` writes one CSV row per query: positions as pixels of the tile file (``u_pred_file_px``,
 ``v_pred_file_px``, ``u_gt_file_px``, ``v_gt_file_px``; the file's side in ``tile_file_px``) and metres east/north
 of the tile centre (``east_pred_m``...), besides ``u_pred, v_pred, u_gt, v_gt`` on the tile as fed to the model.
+A dataset written by ``make-dataset`` has GPS positions for labels (``area_dataset.json``): evaluate warns that its
+errors are measured against GPS and tags the setting ``labels=GPS``.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def _load_localizer(args):
 
 def run(args: argparse.Namespace) -> int:
     from geodistill.cli import UserError
+    from geodistill.data.label_source import gps_label_warning
     from geodistill.evaluation import check_orientation_support, evaluate_localizer
 
     if args.fov is not None and not 0.0 < args.fov <= 360.0:
@@ -117,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
     setting = {"area": area, "split": args.split, "checkpoint": source, "data": str(root)}
     if config is not None:
         setting["selection"] = config.train.select_by
+    gps_warning = gps_label_warning(root)
+    if gps_warning:
+        print(f"warning: {gps_warning}", file=sys.stderr)
+        setting["labels"] = "GPS"
     with ProgressBar(total, not args.no_progress) as bar:
         result = evaluate_localizer(localizer, dataset, fov_deg=args.fov, orientation=args.orientation,
                                     seed=args.seed, limit=args.limit, every=args.every, batch_size=args.batch_size,

@@ -58,15 +58,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def output_folder(out: str, what: str):
+    """``--out`` as a path (relative names that do not exist go under GEODISTILL_DATA); a DataError when a file
+    stands where the folder or one of its parents should be."""
+    from geodistill.errors import DataError
+
+    root = settings.resolve_path(out, settings.data_dir())
+    blocking = next((folder for folder in (root, *root.parents) if folder.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise DataError(f"--out {root}: {blocking} is a file, not a folder; give a folder for {what}")
+    return root
+
+
 def run(args: argparse.Namespace) -> int:
     from geodistill.data.synthetic import generate_dataset
 
     from geodistill.errors import DataError
 
-    root = settings.resolve_path(args.out, settings.data_dir())
-    blocking = next((folder for folder in (root, *root.parents) if folder.exists()), None)
-    if blocking is not None and not blocking.is_dir():
-        raise DataError(f"--out {root}: {blocking} is a file, not a folder; give a folder for the dataset")
+    root = output_folder(args.out, "the dataset")
     try:
         summary = generate_dataset(root, panos_per_city=args.panos, seed=args.seed, pano_size=args.pano_size,
                                    tier=args.tier, cities=args.cities, workers=args.workers, styles=args.styles,

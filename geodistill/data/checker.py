@@ -23,6 +23,7 @@ from geodistill.data.vigor import (
     SPLIT_DIR_NAMES,
     LabelLine,
     city_meters_per_pixel,
+    extra_city_names,
     find_split_dir,
     find_split_file,
     parse_label_line,
@@ -153,8 +154,7 @@ def _image_problem(path: Path, kind: str, images: str) -> str | None:
 
 def _city_names(root: Path, split_dir: Path | None) -> list[str]:
     found = [c for c in CITIES if (root / c).is_dir() or (split_dir is not None and (split_dir / c).is_dir())]
-    extra = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in CITIES and (p / "panorama").is_dir())
-    return found + extra
+    return found + extra_city_names(root)
 
 
 def _check_split_file(report: DataReport, path: Path) -> tuple[list[LabelLine], bool]:

@@ -284,10 +284,21 @@ def load_vigor_sample(
     )
 
 
-def area_sources(area: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(training, test) lists of (city, split-file base name) for ``area`` 'same' or 'cross'."""
+def extra_city_names(root: str | os.PathLike) -> list[str]:
+    """City folders of a root other than VIGOR's four (an own area written by ``make-dataset``): sorted names of
+    the folders that hold a ``panorama/`` folder."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in CITIES and (p / "panorama").is_dir())
+
+
+def area_sources(area: str, extra_cities=()) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(training, test) lists of (city, split-file base name) for ``area`` 'same' or 'cross'; same-area also
+    covers ``extra_cities`` (cross-area is VIGOR's four cities only)."""
     if area == "same":
-        return ([(city, "same_area_balanced_train") for city in CITIES], [(city, "same_area_balanced_test") for city in CITIES])
+        cities = (*CITIES, *extra_cities)
+        return ([(city, "same_area_balanced_train") for city in cities], [(city, "same_area_balanced_test") for city in cities])
     if area == "cross":
         return ([(city, "pano_label_balanced") for city in CROSS_TRAIN_CITIES],
                 [(city, "pano_label_balanced") for city in CROSS_TEST_CITIES])
@@ -349,7 +360,7 @@ class VigorDataset(torch.utils.data.Dataset):
         self.transform, self.skip_bad_images = transform, skip_bad_images
         self.default_camera_height_m = default_camera_height_m
         self.split_dir = find_split_dir(self.root)
-        train_sources, test_sources = area_sources(area)
+        train_sources, test_sources = area_sources(area, extra_city_names(self.root))
         train_lines = read_split_lines(self.root, self.split_dir, train_sources) if split != "test" else []
         self.train_indices, self.val_indices = train_val_indices(len(train_lines), val_fraction, split_seed)
         self.val_fraction, self.split_seed = val_fraction, split_seed

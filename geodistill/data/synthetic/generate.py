@@ -186,8 +186,8 @@ def _render_tiles(world, aerial, tiles: dict, half_m, mpp, tile_size, sat_dir: P
         writer.atomic_write_bytes(sat_dir / name, writer.encode_png(tile))
 
 
-def _check_config(root: Path, config: dict) -> None:
-    path = root / CONFIG_FILE
+def _check_config(root: Path, config: dict, file_name: str = CONFIG_FILE) -> None:
+    path = root / file_name
     if path.is_file():
         try:
             existing = json.loads(path.read_text())
