@@ -41,14 +41,15 @@ from geodistill.errors import CheckpointError, GeoDistillError
 from geodistill.geometry.fov import fov_column_mask
 from geodistill.geometry.frames import resize_meters_per_pixel, resize_uv, xy_to_latlon
 from geodistill.geometry.panorama import roll_panorama
-from geodistill.models.azimuth_matching import clamp_to_prior
+from geodistill.models.azimuth_matching import clamp_to_prior, read_heading
 from geodistill.models.factory import build_localizer, estimates_heading
 from geodistill.models.orientation import OrientationEstimator
-from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, prob_on_tile
+from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, argmax_cells, fuse_location_prior, prob_on_tile
 
 logger = logging.getLogger("geodistill.inference")
 
 FovArg = float | None | Sequence[float | None]
+LocationPriors = Sequence[tuple[float, float, float] | None] | None  # per sample (u, v, sigma_px) on the given tile
 HEADING_CONFIDENCE_WINDOW_DEG = 5.0  # an orientation model's heading confidence: its probability within this
 
 
@@ -294,7 +295,8 @@ class Localizer:
     @torch.no_grad()
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
                       with_heatmap: bool = True, estimate_heading: bool | None = None,
-                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
+                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None,
+                      location_prior: LocationPriors = None) -> list[Prediction]:
         """Localize several samples at once (FoV and prior arguments: one value for all, or one per sample).
 
         Args:
@@ -306,6 +308,11 @@ class Localizer:
             heading_range_deg: half range of the prior in degrees (None or 0: the prior is the heading). The
                 estimate is restricted to prior ± range: a CCVPE network searches only those headings, an
                 orientation model's estimate is clamped into the window.
+            location_prior: per sample ``(u, v, sigma_px)`` or None: a Gaussian position prior (e.g. GPS) centred
+                at pixel (u, v) of the tile *as given*, standard deviation ``sigma_px`` pixels of that tile. It is
+                multiplied into the model's location probability and renormalised; the position, heatmap and
+                calibrated confidence are those of the fused distribution (a CCVPE heading is read at the fused
+                position). None for a sample (or for all) leaves it as the model says.
 
         Raises:
             CheckpointError: ``estimate_heading=True`` for a localizer that cannot estimate a heading.
@@ -345,10 +352,43 @@ class Localizer:
         if self.estimates_own_heading:
             batch.update(self._prior_inputs(queries, estimate_heading, priors, ranges))
         output = self._forward(batch, None if bool(fov_mask.all()) else fov_mask)
+        if location_prior is not None:
+            output = self._fuse_location_prior(output, batch, queries, location_prior)
         if self.estimates_own_heading and estimate_heading:
             headings, heading_confidence = output[keys.HEADING], output[keys.HEADING_CONFIDENCE]
         return [self._to_prediction(q, output, i, headings, with_heatmap, heading_confidence)
                 for i, q in enumerate(queries)]
+
+    def _fuse_location_prior(self, output: dict, batch: dict, queries: list["_Query"],
+                             location_prior: LocationPriors) -> dict:
+        """``output`` with its position outputs replaced by those of the model probability times each sample's
+        Gaussian prior (samples without a prior get an infinite sigma: unchanged)."""
+        if len(location_prior) != len(queries):
+            raise ValueError(f"expected {len(queries)} location priors, got {len(location_prior)}")
+        prior_xy, sigma_m = [], []
+        for query, prior in zip(queries, location_prior):
+            if prior is None:
+                prior_xy.append((0.0, 0.0))
+                sigma_m.append(math.inf)
+                continue
+            u, v, sigma_px = (float(value) for value in prior)
+            if not sigma_px > 0:
+                raise ValueError(f"a location prior's sigma must be positive, got {sigma_px} px")
+            half = query.tile_size / 2.0
+            prior_xy.append(((u - half) * query.mpp_given, (half - v) * query.mpp_given))
+            sigma_m.append(sigma_px * query.mpp_given)
+        cell_m = _as_tensor(output[keys.CELL_M]).to(self.device).reshape(-1).expand(len(queries))
+        shift = self._center_shift
+        fused = fuse_location_prior(output[keys.LOG_PROBS], cell_m, batch[keys.METERS_PER_PIXEL], self.sat_size,
+                                    torch.tensor(prior_xy, dtype=torch.float64, device=self.device),
+                                    torch.tensor(sigma_m, dtype=torch.float64, device=self.device),
+                                    bool(getattr(self.config.model, "subcell_refine", False)), shift)
+        output = {**output, **fused}
+        if self.estimates_own_heading and keys.ORIENTATION_FIELD in output:
+            prior, spread = batch.get(keys.HEADING_PRIOR), batch.get(keys.HEADING_RANGE)
+            output[keys.HEADING], _ = read_heading(output[keys.ORIENTATION_FIELD],
+                                                   argmax_cells(fused[keys.LOG_PROBS].detach()), prior, spread)
+        return output
 
     def _prior_inputs(self, queries: list["_Query"], estimate_heading: bool, priors: list[float | None],
                       ranges: list[float]) -> dict:
@@ -495,8 +535,10 @@ class TileCentreBaseline:
 
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
                       with_heatmap: bool = True, estimate_heading: bool | None = None,
-                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
-        """The tile centre for every sample; the FoV and heading arguments change nothing (no model looks)."""
+                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None,
+                      location_prior: LocationPriors = None) -> list[Prediction]:
+        """The tile centre for every sample; the FoV, heading and location-prior arguments change nothing (no model
+        looks)."""
         predictions = []
         for sample in samples:
             tile_size = int(_as_tensor(sample[keys.SAT]).shape[-1])

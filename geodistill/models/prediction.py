@@ -200,3 +200,43 @@ def prob_on_tile(
     area_ratio = (mpp / cell) ** 2
     return sampled[:, 0] * area_ratio.view(-1, 1, 1)
 
+
+
+def gaussian_log_prior(score_hw: tuple[int, int], cell_m: torch.Tensor, prior_xy: torch.Tensor,
+                       sigma_m: torch.Tensor, shift: float = 0.0) -> torch.Tensor:
+    """Log of an isotropic Gaussian position prior at every score cell, up to a constant: (B,H',W').
+
+    Args:
+        score_hw: (H', W') of the score map.
+        cell_m: (B,) metres per score cell.
+        prior_xy: (B,2) prior position, metres east/north of the tile centre.
+        sigma_m: (B,) standard deviation in metres (``inf``: no prior, all zeros).
+        shift: as in :func:`cells_to_xy`.
+    """
+    height, width = score_hw
+    p0_row, p0_col = score_center(score_hw)
+    device = prior_xy.device
+    cell = torch.as_tensor(cell_m, dtype=torch.float64, device=device).reshape(-1, 1, 1)
+    rows = torch.arange(height, dtype=torch.float64, device=device).view(1, -1, 1)
+    cols = torch.arange(width, dtype=torch.float64, device=device).view(1, 1, -1)
+    east = (cols - p0_col - shift) * cell
+    north = -(rows - p0_row - shift) * cell
+    prior = prior_xy.to(torch.float64)
+    squared = (east - prior[:, 0, None, None]) ** 2 + (north - prior[:, 1, None, None]) ** 2
+    sigma = torch.as_tensor(sigma_m, dtype=torch.float64, device=device).reshape(-1, 1, 1)
+    return (-squared / (2.0 * sigma ** 2)).to(torch.float32)
+
+
+def fuse_location_prior(log_probs: torch.Tensor, cell_m: torch.Tensor, meters_per_pixel: torch.Tensor,
+                        tile_size: int, prior_xy: torch.Tensor, sigma_m: torch.Tensor, refine: bool = False,
+                        shift: float = 0.0) -> dict[str, torch.Tensor]:
+    """The position outputs of a location probability multiplied by a Gaussian prior and renormalised.
+
+    ``log_probs`` (B,H',W') is the model's log-probability; the result has the keys of
+    :func:`predict_from_scores` except ``keys.SCORES`` (the model's similarities are unchanged). A sample with
+    ``sigma_m = inf`` keeps its distribution.
+    """
+    log_prior = gaussian_log_prior((log_probs.shape[1], log_probs.shape[2]), cell_m, prior_xy, sigma_m, shift)
+    fused = predict_from_scores(log_probs.float() + log_prior, cell_m, meters_per_pixel, tile_size, 1.0, refine, shift)
+    fused.pop(keys.SCORES)
+    return fused
