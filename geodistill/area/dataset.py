@@ -22,14 +22,13 @@ from __future__ import annotations
 import logging
 import math
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
-from geodistill.area.exif import read_gps, read_heading
 from geodistill.area.orthophoto import open_orthophoto
+from geodistill.area.priors import PanoPrior, read_priors
 from geodistill.data.images import open_image
 from geodistill.data.label_source import AREA_DATASET_FILE, GPS_PRIORS
 from geodistill.data.synthetic.generate import _tiles_of_camera
@@ -44,71 +43,13 @@ logger = logging.getLogger("geodistill.area.dataset")
 
 DEFAULT_METERS_PER_PIXEL = 0.11  # at 640 px (a 70 m tile): VIGOR's resolution, which the shipped models were trained at
 DEFAULT_CITY = "Area"
-PANO_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A panorama's GPS position and, when known, its heading (degrees clockwise from north at the centre column)."""
-
-    path: Path
-    lat: float
-    lon: float
-    heading_deg: float | None = None
-
-
-def read_gps_csv(path: Path) -> dict[str, tuple[float, float, float | None]]:
-    """``name,lat,lon[,heading]`` rows (a header line is allowed) -> {name: (lat, lon, heading or None)}."""
-    rows: dict[str, tuple[float, float, float | None]] = {}
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except OSError as error:
-        raise DataError(f"{path}: cannot read the GPS CSV: {error}") from error
-    for number, line in enumerate(lines, start=1):
-        fields = [f.strip() for f in line.split(",")]
-        if not line.strip() or (number == 1 and fields[0].lower() == "name"):
-            continue
-        try:
-            lat, lon = float(fields[1]), float(fields[2])
-            heading = float(fields[3]) if len(fields) > 3 and fields[3] else None
-        except (IndexError, ValueError):
-            raise DataError(f"{path}:{number}: expected 'name,lat,lon[,heading]', got {line!r}") from None
-        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise DataError(f"{path}:{number}: latitude/longitude out of range in {line!r}")
-        rows[fields[0]] = (lat, lon, heading)
-    return rows
-
-
-def collect_priors(panos_dir: Path, gps_csv: Path | None) -> tuple[list[Prior], list[dict]]:
-    """(priors, skipped) of the images in ``panos_dir``: GPS from the CSV when given, else from EXIF."""
-    table = read_gps_csv(gps_csv) if gps_csv is not None else None
-    priors, skipped = [], []
-    for path in sorted(p for p in panos_dir.iterdir() if p.suffix.lower() in PANO_SUFFIXES and p.is_file()):
-        if table is not None:
-            entry = table.get(path.name) or table.get(path.stem)
-            if entry is None:
-                skipped.append({"name": path.name, "reason": f"not in {gps_csv.name}"})
-                continue
-            priors.append(Prior(path, *entry))
-            continue
-        try:
-            gps = read_gps(path)
-            heading = read_heading(path)
-        except (OSError, ValueError, DataError) as error:
-            skipped.append({"name": path.name, "reason": f"unreadable EXIF ({error})"})
-            continue
-        if gps is None:
-            skipped.append({"name": path.name, "reason": "no GPS in EXIF (give --gps CSV)"})
-            continue
-        priors.append(Prior(path, float(gps[0]), float(gps[1]), heading))
-    return priors, skipped
 
 
 def _pano_id(path: Path) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem) or "pano"
 
 
-def _write_panorama(prior: Prior, target: Path) -> None:
+def _write_panorama(prior: PanoPrior, target: Path) -> None:
     """Copy the panorama, or turn it to face north when its heading is known and not zero."""
     image = np.asarray(open_image(prior.path).convert("RGB"))
     height, width = image.shape[:2]
@@ -147,7 +88,8 @@ def make_dataset(ortho_path, panos_dir, out_dir, gps_csv=None, city: str = DEFAU
     out, panos_dir = Path(out_dir), Path(panos_dir)
     _check_inputs(Path(ortho_path), panos_dir, out, city, meters_per_pixel, tile_px, test_fraction)
     ortho = open_orthophoto(ortho_path)
-    priors, skipped = collect_priors(panos_dir, Path(gps_csv) if gps_csv else None)
+    priors, not_read = read_priors(panos_dir, gps_csv)
+    skipped = [{"name": entry.name, "reason": entry.reason} for entry in not_read]
     half_m = 320 * meters_per_pixel
     south, west, north, east = ortho.bounds_latlon()
     reference = np.array([(south + north) / 2, (west + east) / 2])

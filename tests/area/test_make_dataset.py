@@ -21,6 +21,7 @@ from geodistill.data.images import open_image
 from geodistill.data.label_source import AREA_DATASET_FILE, GPS_PRIORS
 from geodistill.data.vigor import VigorDataset, parse_pano_name, parse_sat_name
 from geodistill.engine.loop import train
+from geodistill.errors import DataError
 from geodistill.geometry.frames import latlon_to_xy
 from geodistill import settings
 
@@ -62,6 +63,7 @@ def test_known_headings_turn_panoramas_north_and_bad_panoramas_are_skipped(tiny_
     panos.mkdir()
     for row in truth[:3]:
         shutil.copy(area / PANORAMA_DIR / row["name"], panos / row["name"])
+    open_image(area / PANORAMA_DIR / truth[3]["name"]).save(panos / "no_gps.jpg")  # EXIF left behind
     (panos / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
     open_image(area / PANORAMA_DIR / truth[0]["name"]).crop((0, 0, 128, 128)).save(panos / "square.jpg")
     lines = ["name,lat,lon,heading"]
@@ -71,9 +73,9 @@ def test_known_headings_turn_panoramas_north_and_bad_panoramas_are_skipped(tiny_
     summary = make_dataset(area / ORTHOPHOTO_FILE, panos, tmp_path / "ds", gps_csv=tmp_path / "gps.csv",
                            meters_per_pixel=TINY_TILE_MPP, tile_px=64, progress=False)
     reasons = {entry["name"]: entry["reason"] for entry in summary["skipped"]}
-    assert set(reasons) == {truth[2]["name"], "broken.jpg", "square.jpg"}
-    assert "not in gps.csv" in reasons[truth[2]["name"]] and "2:1" in reasons["square.jpg"]
-    assert summary["panoramas"] == 2
+    assert set(reasons) == {"no_gps.jpg", "broken.jpg", "square.jpg"}
+    assert "no GPS" in reasons["no_gps.jpg"] and "2:1" in reasons["square.jpg"]
+    assert summary["panoramas"] == 3  # truth[2] is not in the CSV: its EXIF GPS is used
     written = {parse_pano_name(p.name)[0]: p for p in (tmp_path / "ds" / "Area" / "panorama").glob("*.jpg")}
     source = np.asarray(open_image(panos / truth[0]["name"]).convert("RGB"), np.float32)
     turned = np.asarray(open_image(written[truth[0]["name"].rsplit(".", 1)[0]]).convert("RGB"), np.float32)
@@ -87,9 +89,11 @@ def test_known_headings_turn_panoramas_north_and_bad_panoramas_are_skipped(tiny_
 def test_a_gps_position_outside_the_orthophoto_is_skipped_and_none_usable_is_an_error(tiny_area, tmp_path):
     area, _ = tiny_area
     name = read_ground_truth(area / TRUTH_FILE)[0]["name"]
+    (tmp_path / "panos").mkdir()
+    shutil.copy(area / PANORAMA_DIR / name, tmp_path / "panos" / name)
     (tmp_path / "gps.csv").write_text(f"{name},10.0,10.0\n")
-    with pytest.raises(Exception, match="outside it"):
-        make_dataset(area / ORTHOPHOTO_FILE, area / PANORAMA_DIR, tmp_path / "ds", gps_csv=tmp_path / "gps.csv",
+    with pytest.raises(DataError, match="no usable panorama .*outside it"):
+        make_dataset(area / ORTHOPHOTO_FILE, tmp_path / "panos", tmp_path / "ds", gps_csv=tmp_path / "gps.csv",
                      meters_per_pixel=TINY_TILE_MPP, progress=False)
 
 
