@@ -112,6 +112,7 @@ class ModelConfig:
     metric_conversion: Literal["exact", "faithful"] = "exact"  # score cell -> metres: P/A px and p0=(A-c)/2 | reference's S/A px and (A-c+1)/2
     fov_template: Literal["zero", "multiply"] = "zero"  # FoV cone on the template: zero outside (kernel G*m^2) | reference's multiply (G*m^3)
     score_temperature: float = 0.06  # softmax temperature of the score map (probabilities, confidence, soft-argmax)
+    search_region: float = 1.0      # camera searched within this centred fraction of the tile side (1 = whole tile; VIGOR positives: central half)
     pano_input: Literal["resize", "pad"] = "resize"  # to the backbone multiple: resize (keeps 360° on the width) | reference's zero-pad (320x640 -> 322x644)
     ccvpe: CcvpeConfig = field(default_factory=CcvpeConfig)
 
@@ -379,6 +380,7 @@ _RANGES = (  # (dotted key, lowest, lowest allowed?, highest or None, highest al
     ("model.template_crop", 0.0, False, 1.0, True),
     ("model.camera_height_m", 0.0, False, None, False),
     ("model.score_temperature", 0.0, False, None, False),
+    ("model.search_region", 0.0, False, 1.0, True),
     ("model.ccvpe.ground_stride", 1, True, None, False),
     ("model.ccvpe.ground_wrap", 0.0, True, 1.0, True),
     ("model.ccvpe.ground_rows", 1, True, None, False),

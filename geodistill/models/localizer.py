@@ -15,7 +15,7 @@ from geodistill.models.bev_projection import bev_cell_m, project_fov_cone, proje
 from geodistill.models.correlation import best_placement_distance, masked_ncc
 from geodistill.models.decoders import build_decoder
 from geodistill.models.image_inputs import BackboneInputs, round_up
-from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, predict_from_scores
+from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, cells_to_xy, predict_from_scores
 
 logger = logging.getLogger("geodistill.models.localizer")
 
@@ -147,6 +147,25 @@ class LocalizerNet(BackboneInputs):
             }
         return result
 
+    def outside_search_region(self, score_hw, cell_m: torch.Tensor, batch: dict) -> torch.Tensor | None:
+        """(B,H',W') True for the score cells whose centre lies outside the search region (``model.search_region``:
+        a centred square of that fraction of the tile side, where the camera is searched), or None (whole tile).
+        Those cells get the lowest cosine, -1: never the best placement of the weak loss, and no probability."""
+        fraction = self.config.search_region
+        if fraction >= 1.0:
+            return None
+        rows, cols = score_hw
+        mpp = torch.as_tensor(batch[keys.METERS_PER_PIXEL], dtype=torch.float32, device=cell_m.device).reshape(-1)
+        half_m = (fraction * batch[keys.SAT].shape[-1] / 2.0) * mpp.expand(cell_m.shape[0])
+        grid = torch.stack(torch.meshgrid(torch.arange(rows, dtype=torch.float32, device=cell_m.device),
+                                          torch.arange(cols, dtype=torch.float32, device=cell_m.device),
+                                          indexing="ij"), dim=-1).reshape(-1, 2)
+        outside = []
+        for index in range(cell_m.shape[0]):
+            xy = cells_to_xy(grid, score_hw, cell_m[index].expand(grid.shape[0]))
+            outside.append((xy.abs() > half_m[index]).any(dim=-1).reshape(rows, cols))
+        return torch.stack(outside)
+
     def localize(self, f_sat_levels: list[torch.Tensor], f_pano_levels: list[torch.Tensor], batch: dict,
                  fov_mask: torch.Tensor | None = None, template_masks: dict[int, torch.Tensor] | None = None) -> dict:
         """Paired correlation at every level and the position outputs of the finest level (see :meth:`forward`)."""
@@ -155,8 +174,11 @@ class LocalizerNet(BackboneInputs):
         outputs: dict[str, torch.Tensor] = {}
         for level, f_sat in zip(self.levels, f_sat_levels):
             entry = per_level[level]
-            outputs[keys.level_key(keys.SCORES, level)] = masked_ncc(
-                f_sat, entry["template"], entry["weight"], mode="paired", method=config.correlation)
+            scores = masked_ncc(f_sat, entry["template"], entry["weight"], mode="paired", method=config.correlation)
+            outside = self.outside_search_region(scores.shape[-2:], entry["cell_m"], batch)
+            if outside is not None:
+                scores = scores.masked_fill(outside, -1.0)
+            outputs[keys.level_key(keys.SCORES, level)] = scores
         finest = self.levels[-1]
         entry = per_level[finest]
         scores = outputs[keys.level_key(keys.SCORES, finest)]
@@ -222,6 +244,9 @@ class LocalizerNet(BackboneInputs):
                 f_sat, template = gather(f_sat), gather(template)
                 weight = None if weight is None else gather(weight)
             cosine = masked_ncc(f_sat, template, weight, mode="all_pairs", method=self.config.correlation)
+            outside = self.outside_search_region(cosine.shape[-2:], entry["cell_m"], batch)
+            if outside is not None:
+                cosine = cosine.masked_fill(outside[:, None] if gather is None else outside[:1, None], -1.0)
             distances[level] = best_placement_distance(cosine)
         return distances
 

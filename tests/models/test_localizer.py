@@ -254,3 +254,25 @@ def test_all_pairs_over_gathered_features_span_every_gathered_sample():
         for rows in (slice(0, 2), slice(2, 4)):
             for cols in (slice(0, 2), slice(2, 4)):
                 torch.testing.assert_close(distances[rows, cols], local[level])
+
+
+def test_search_region_confines_the_camera_to_the_central_part_of_the_tile():
+    torch.manual_seed(1)
+    whole = LocalizerNet(_tiny_config()).eval()
+    central = LocalizerNet(_tiny_config(search_region=0.5)).eval()
+    central.load_state_dict(whole.state_dict())
+    batch = _batch(size=3)
+    half_m = 0.5 * 128 * 0.57 / 2
+    with torch.no_grad():
+        free, confined = whole(batch), central(batch)
+        distances = central.all_pairs_distance(batch)
+    assert (free[keys.XY_MAX].abs() > half_m).any(), "the unconfined argmax strays beyond the region here"
+    assert (confined[keys.XY_MAX].abs() <= half_m + 1e-4).all()
+    assert (confined[keys.XY_EXPECTATION].abs() <= half_m + 0.5).all()
+    outside = central.outside_search_region(confined[keys.PROB].shape[-2:], confined[keys.CELL_M], batch)
+    assert 0 < outside[0].float().mean() < 1 and confined[keys.PROB][outside].max() < 1e-6
+    inside = ~outside
+    assert torch.allclose(confined[keys.SCORES][inside], free[keys.SCORES][inside])
+    for level in (0, 2):
+        best = 2 - 2 * confined[f"scores/{level}"].flatten(1).amax(dim=1)
+        assert torch.allclose(distances[level].diagonal(), best, atol=1e-5)
