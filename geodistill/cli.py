@@ -33,6 +33,8 @@ SUBCOMMANDS = {
     "evaluate": ("geodistill.commands.evaluate", "evaluate a checkpoint on a dataset split"),
     "predict": ("geodistill.commands.predict", "localize a panorama in a satellite tile"),
     "calibrate": ("geodistill.commands.calibrate", "fit or measure a checkpoint's confidence (chance within 5 m)"),
+    "refine": ("geodistill.commands.refine",
+               "refine the GPS positions of geotagged panoramas on an orthophoto (GeoTIFF or XYZ tiles)"),
     "bench": ("geodistill.commands.bench", "measure speed and memory and print a table"),
 }
 
