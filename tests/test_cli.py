@@ -21,7 +21,7 @@ def test_help_lists_every_subcommand():
     )
     assert result.returncode == 0, result.stderr
     names = {"synth", "synth-area", "make-dataset", "check-data", "train", "adapt", "evaluate", "predict", "calibrate",
-             "bench"}
+             "refine", "bench"}
     for name in names:
         assert name in result.stdout
     assert set(SUBCOMMANDS) == names
@@ -45,6 +45,7 @@ def _minimal_args(name: str) -> list[str]:
         "evaluate": ["--checkpoint", "x", "--data", "x"],
         "predict": ["--pano", "p.jpg", "--sat", "s.png", "--mpp", "0.1"],
         "calibrate": ["--checkpoint", "x", "--data", "x"],
+        "refine": ["--ortho", "a.tif", "--panos", "p", "--out", "r.geojson"],
         "bench": [],
     }[name]
 
