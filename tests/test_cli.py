@@ -39,7 +39,7 @@ def _minimal_args(name: str) -> list[str]:
         "synth": ["--out", "x"],
         "synth-area": ["--out", "x"],
         "make-dataset": ["--ortho", "a.tif", "--panos", "p", "--out", "x"],
-        "adapt": ["--checkpoint", "x", "--data", "x"],
+        "adapt": ["--data", "x"],
         "check-data": ["x"],
         "train": ["--config", "x.yaml"],
         "evaluate": ["--checkpoint", "x", "--data", "x"],

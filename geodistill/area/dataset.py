@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import shutil
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +38,13 @@ from geodistill.data.synthetic.writer import (
     write_city_files, write_json,
 )
 from geodistill.errors import DataError
-from geodistill.geometry.frames import latlon_to_xy, xy_to_latlon
+from geodistill.geometry.frames import VIGOR_METERS_PER_PIXEL, latlon_to_xy, xy_to_latlon
 
 logger = logging.getLogger("geodistill.area.dataset")
 
-DEFAULT_METERS_PER_PIXEL = 0.11  # at 640 px (a 70 m tile): VIGOR's resolution, which the shipped models were trained at
+# at 640 px: the mean of VIGOR's four cities (0.1109 m/px, a 71 m tile), the scale the localizers are trained at and
+# the one ``refine`` takes for a checkpoint whose training data it cannot find
+DEFAULT_METERS_PER_PIXEL = statistics.fmean(VIGOR_METERS_PER_PIXEL.values())
 DEFAULT_CITY = "Area"
 
 
@@ -66,7 +69,7 @@ def _write_panorama(prior: PanoPrior, target: Path) -> None:
 
 
 def make_dataset(ortho_path, panos_dir, out_dir, gps_csv=None, city: str = DEFAULT_CITY,
-                 meters_per_pixel: float = DEFAULT_METERS_PER_PIXEL, tile_px: int = 640, test_fraction: float = 0.2,
+                 meters_per_pixel: float | None = None, tile_px: int = 640, test_fraction: float = 0.2,
                  seed: int = 0, progress: bool = True) -> dict:
     """Write a VIGOR-layout dataset of an area; see the module docstring.
 
@@ -76,7 +79,8 @@ def make_dataset(ortho_path, panos_dir, out_dir, gps_csv=None, city: str = DEFAU
         out_dir: dataset root to write (a folder that already holds another dataset is refused).
         gps_csv: ``name,lat,lon[,heading]`` file; default: EXIF GPS and GPano heading of each panorama.
         city: the dataset's city folder name.
-        meters_per_pixel: resolution of a 640-px tile (its side is ``640 * meters_per_pixel`` metres).
+        meters_per_pixel: resolution of a 640-px tile (its side is ``640 * meters_per_pixel`` metres); None:
+            ``DEFAULT_METERS_PER_PIXEL``.
         tile_px: side of the tile files (labels stay in 640-px pixels).
         test_fraction: share of panoramas in the same-area test list (seeded).
         seed: seed of the train/test split.
@@ -86,6 +90,7 @@ def make_dataset(ortho_path, panos_dir, out_dir, gps_csv=None, city: str = DEFAU
         Summary: root, panoramas, tiles, skipped (name and reason) and the split sizes.
     """
     out, panos_dir = Path(out_dir), Path(panos_dir)
+    meters_per_pixel = DEFAULT_METERS_PER_PIXEL if meters_per_pixel is None else float(meters_per_pixel)
     _check_inputs(Path(ortho_path), panos_dir, out, city, meters_per_pixel, tile_px, test_fraction)
     ortho = open_orthophoto(ortho_path)
     priors, not_read = read_priors(panos_dir, gps_csv)

@@ -22,15 +22,17 @@ import argparse
 import logging
 from pathlib import Path
 
+from geodistill.shipped import DEFAULT_LOCALIZER
+
 HELP = "adapt a model to an own area by GeoDistill distillation on its unlabelled panoramas"
 
 logger = logging.getLogger("geodistill.commands.adapt")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, metavar="MODEL",
-                        help="model to adapt: checkpoint folder, run folder (its best/), or a shipped name such as "
-                             "geodistill_student")
+    parser.add_argument("--checkpoint", default=DEFAULT_LOCALIZER, metavar="MODEL",
+                        help="model to adapt: checkpoint folder, run folder (its best/), or a shipped name (default "
+                             f"{DEFAULT_LOCALIZER}, the default model)")
     parser.add_argument("--data", required=True, metavar="DATASET",
                         help="the area's dataset from make-dataset (relative: under GEODISTILL_DATA)")
     parser.add_argument("--run-dir", metavar="DIR", help="run folder (default: $GEODISTILL_RUNS/adapt-<dataset name>)")

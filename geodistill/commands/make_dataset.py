@@ -20,9 +20,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DATASET",
                         help="dataset root to write (relative paths that do not exist resolve under GEODISTILL_DATA)")
     parser.add_argument("--city", default="Area", help="name of the dataset's city folder (default Area)")
-    parser.add_argument("--meters-per-pixel", type=float, default=0.11, metavar="MPP",
-                        help="resolution of a 640-px tile, which covers 640 x MPP metres (default 0.11: VIGOR's, "
-                             "the shipped models' training resolution)")
+    parser.add_argument("--meters-per-pixel", type=float, default=None, metavar="MPP",
+                        help="resolution of a 640-px tile, which covers 640 x MPP metres (default 0.1109: the mean of "
+                             "VIGOR's cities, the scale the localizers are trained at and refine's default)")
     parser.add_argument("--tile-px", type=int, default=640, metavar="PX",
                         help="side of the tile files in pixels (default 640 like VIGOR; labels stay in 640-px units)")
     parser.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
