@@ -4,7 +4,8 @@ Rows (median of ``--repeats`` timed runs after one warm-up): masked NCC by FFT v
 convolution at the paper's level-2 sizes; single-pair latency and batched pairs/s of the default model at its own
 input sizes (the shipped checkpoint when there is one, else random weights of the same architecture); peak memory;
 one weak training step; one distillation step; the CCVPE base's latency, throughput and supervised step
-(the shipped ``checkpoints/ccvpe_geodistill_student`` when there is one); synthetic-world generation. A row
+(the shipped ``checkpoints/ccvpe_geodistill_student`` when there is one); ``refine`` throughput end to end
+(panoramas/s on a generated area: 2048x1024 JPEGs with EXIF GPS and a UTM GeoTIFF); synthetic-world generation. A row
 that cannot run prints ``n/a`` and the reason. ``--quick`` uses the CPU-scale preset (tiny backbone, 64x128 panorama, 128 px tile) so the whole table
 takes seconds (it skips the paper-size correlation, whose direct path alone takes seconds per run). Each row is
 printed as soon as it is measured.
@@ -33,6 +34,8 @@ QUICK_OVERRIDES = {
     "data": {"pano_height": 64, "sat_size": 128},
 }
 
+REFINE_PANORAMAS = 32
+REFINE_QUICK_PANORAMAS = 8
 COLUMN_WIDTHS = (32, 36, 17)  # item, size, value; a longer cell widens its own line only
 
 logger = logging.getLogger("geodistill.commands.bench")
@@ -326,6 +329,25 @@ def training_rows(args, device) -> Iterator[BenchRow]:
     yield row
 
 
+def refine_rows(args, device) -> list[BenchRow]:
+    """``refine`` end to end on a generated area (2048x1024 JPEGs with EXIF GPS, a UTM GeoTIFF): the model measured
+    (with the default orientation model, as ``refine`` loads it), or the CPU-scale preset with ``--quick``."""
+    from geodistill.area.bench import bench_refine
+    from geodistill.commands.refine import load_localizer
+
+    model = args.bench_model
+    if args.quick or model.checkpoint is None:
+        localizer, description = _localizer(model, device), model.description
+    else:
+        localizer = load_localizer(model.checkpoint, None, None, False, str(device))
+        description = f"{model.description} + orientation {localizer.orientation_source or 'none'}"
+    count = REFINE_QUICK_PANORAMAS if args.quick else REFINE_PANORAMAS
+    result = bench_refine(localizer, count, args.batch_size)
+    return [BenchRow("refine throughput", f"{count} JPEG 2048x1024 + GeoTIFF, batch {args.batch_size}",
+                     f"{result['panoramas_per_s']:.2f} panoramas/s",
+                     f"{description}; EXIF, decoding, tiles, localization, output; target >= 5 on the 2-core CPU")]
+
+
 def synthetic_rows(args, device) -> list[BenchRow]:
     from geodistill.data.synthetic.bench import bench_synthetic
 
@@ -373,6 +395,7 @@ def run(args: argparse.Namespace) -> int:
     print(table_header(), flush=True)
     sections = (("correlation", correlation_rows), ("single pair latency", inference_rows),
                 ("weak training step", training_rows), ("ccvpe", ccvpe_rows),
+                ("refine throughput", refine_rows),
                 ("peak memory", lambda *_: [peak_rss_row()]),
                 ("synthetic generation", synthetic_rows))
     for name, builder in sections:

@@ -21,13 +21,22 @@ def test_quick_bench_prints_a_table(capsys, monkeypatch, tmp_path):
     assert "median of 5 runs" in out
     for item in ("model: CPU-scale preset", "correlation FFT vs direct", "single pair latency", "batched throughput",
                  "peak memory", "weak training step", "distillation step", "synthetic", "ccvpe single pair latency",
-                 "ccvpe batched throughput", "ccvpe supervised step"):
+                 "ccvpe batched throughput", "ccvpe supervised step", "refine throughput"):
         assert item in out
     latency = next(line for line in out.splitlines() if line.startswith("single pair latency"))
     assert " ms" in latency or " s " in latency
     assert "pairs/s" in out and "MiB" in out
     ccvpe = next(line for line in out.splitlines() if line.startswith("ccvpe single pair latency"))
     assert "n/a" not in ccvpe and "n/a" not in next(line for line in out.splitlines() if "ccvpe supervised" in line)
+
+
+def test_refine_row_measures_panoramas_per_second(monkeypatch):
+    monkeypatch.setattr(bench, "REFINE_QUICK_PANORAMAS", 3)
+    args = bench.argparse.Namespace(quick=True, batch_size=2, checkpoint=None, config=None)
+    args.bench_model = bench.choose_model(args)
+    row, = bench.refine_rows(args, torch.device("cpu"))
+    assert row.item == "refine throughput" and row.value.endswith("panoramas/s")
+    assert float(row.value.split()[0]) > 0 and "3 JPEG 2048x1024" in row.size
 
 
 def test_correlation_rows_report_speed_up(monkeypatch):
