@@ -5,7 +5,7 @@ model's scale (:mod:`geodistill.area.scale`), the panorama decoded at the model'
 heading when it has one), then the localizer with the GPS prior fused into its heatmap (a Gaussian of
 ``prior_sigma_m``). Results go to a journal as they come and to the output file (GeoJSON or CSV,
 :mod:`geodistill.area.results`) every few batches and at the end, atomically; a rerun with the same settings skips
-the panoramas done. ``refine_area`` is the API the app and the command call.
+the panoramas done (a panorama skipped for a bad image is tried again). ``refine_area`` is the API the app and the command call.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def refine_area(ortho_path: str | os.PathLike, pano_dir: str | os.PathLike, out_
         settings = run_settings(ortho, localizer, plan, prior_sigma_m, gps_csv)
         journal = Journal(out_path, settings, restart)
         skipped_records = {s.name: empty_record(s.name, "skipped", reason=s.reason) for s in skipped}
-        todo = [p for p in priors if p.name not in journal.records]
+        todo = [p for p in priors if journal.records.get(p.name, {}).get("status") not in ("refined", "outside")]
         summary = RefineSummary(out_path, journal_path(out_path), len(priors) + len(skipped), plan=plan,
                                 already_done=len(priors) - len(todo))
         refiner = _Refiner(ortho, localizer, plan, prior_sigma_m)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from pyproj import Geod
+from pyproj import Geod, Transformer
 
 from geodistill.area.bench import BENCH_CENTRE
 from geodistill.area.exif import save_jpeg_with_gps
@@ -16,7 +16,7 @@ from geodistill.area.refine import mass_radius, refine_area
 from geodistill.area.results import ResultsError, journal_path, read_results
 from geodistill.cli import main
 
-from .helpers import write_geotiff
+from .helpers import write_geotiff, write_xyz
 
 GEOD = Geod(ellps="WGS84")
 
@@ -108,6 +108,33 @@ def test_a_journal_line_cut_by_a_crash_is_done_again(bench_area, tiny_localizer,
         except ValueError:
             parsed.append(None)
     assert parsed.count(None) == 1 and parsed[-1]["name"] == json.loads(lines[-1])["name"]  # the cut line, redone
+
+
+def test_truncated_jpeg_among_good_ones_is_skipped_then_retried_once_fixed(bench_area, tiny_localizer, tmp_path):
+    ortho_path, panos = bench_area
+    good = panos / "pano_0000.jpg"
+    intact = good.read_bytes()
+    good.write_bytes(intact[: len(intact) // 2])  # header intact, image data cut: fails only when decoded
+    out = tmp_path / "refined.geojson"
+    first = refine_area(ortho_path, panos, out, localizer=tiny_localizer)
+    records = {r["name"]: r for r in read_results(out)}
+    assert first.refined == 3 and records["pano_0000.jpg"]["status"] == "skipped"
+    assert "pano_0000.jpg" in records["pano_0000.jpg"]["reason"] and "truncated" in records["pano_0000.jpg"]["reason"]
+    good.write_bytes(intact)
+    second = refine_area(ortho_path, panos, out, localizer=tiny_localizer)
+    assert second.already_done == 3 and second.refined == 4
+
+
+def test_xyz_tile_folder_as_orthophoto(bench_area, tiny_localizer, tmp_path):
+    _, panos = bench_area
+    tiles = write_xyz(tmp_path / "tiles", BENCH_CENTRE, 19, BENCH_CENTRE, radius_tiles=2)
+    summary = refine_area(tiles, panos, tmp_path / "refined.csv", localizer=tiny_localizer)
+    assert summary.refined == 4
+    for record in read_results(tmp_path / "refined.csv"):
+        assert record["crs"] == "EPSG:3857" and record["coverage"] == 1.0
+        x, _ = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(record["prior_lon"],
+                                                                                        record["prior_lat"])
+        assert record["prior_x"] == pytest.approx(x, abs=1e-3)
 
 
 def test_mass_radius():
