@@ -215,23 +215,25 @@ def refine_area(ortho_path: str | os.PathLike, pano_dir: str | os.PathLike, out_
         done = summary.total - len(todo)
         flush()
         since_write = 0
-        with tqdm(total=summary.total, initial=done, disable=not show_progress, unit="pano",
-                  desc="refine", dynamic_ncols=True) as bar:
-            for start in range(0, len(todo), max(1, batch_size)):
-                if should_stop is not None and should_stop():
-                    summary.stopped = True
-                    break
-                batch = todo[start: start + batch_size]
-                journal.append(refiner.refine(batch))
-                done += len(batch)
-                since_write += len(batch)
-                bar.update(len(batch))
-                if progress is not None:
-                    progress(done, summary.total)
-                if since_write >= WRITE_EVERY:
-                    flush()
-                    since_write = 0
-        flush()
+        try:  # an interruption (Ctrl+C, an error) still leaves the output file with everything done so far
+            with tqdm(total=summary.total, initial=done, disable=not show_progress, unit="pano",
+                      desc="refine", dynamic_ncols=True) as bar:
+                for start in range(0, len(todo), max(1, batch_size)):
+                    if should_stop is not None and should_stop():
+                        summary.stopped = True
+                        break
+                    batch = todo[start: start + batch_size]
+                    journal.append(refiner.refine(batch))
+                    done += len(batch)
+                    since_write += len(batch)
+                    bar.update(len(batch))
+                    if progress is not None:
+                        progress(done, summary.total)
+                    if since_write >= WRITE_EVERY:
+                        flush()
+                        since_write = 0
+        finally:
+            flush()
     for record in summary.records:
         status = record["status"]
         summary.refined += status == "refined"

@@ -92,6 +92,19 @@ def test_interrupted_run_leaves_a_valid_file_and_a_rerun_completes(bench_area, t
     assert restarted.already_done == 0 and restarted.refined == 4
 
 
+def test_ctrl_c_mid_run_still_writes_what_is_done(bench_area, tiny_localizer, tmp_path):
+    ortho_path, panos = bench_area
+    out = tmp_path / "refined.csv"
+
+    def interrupt_after_first_batch(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        refine_area(ortho_path, panos, out, localizer=tiny_localizer, batch_size=3,
+                    progress=interrupt_after_first_batch)
+    assert [r["status"] for r in read_results(out)] == ["refined"] * 3
+
+
 def test_a_journal_line_cut_by_a_crash_is_done_again(bench_area, tiny_localizer, tmp_path):
     ortho_path, panos = bench_area
     out = tmp_path / "refined.geojson"
