@@ -53,17 +53,20 @@ def model_meters_per_pixel(localizer: Localizer) -> float:
 
 
 def search_radius_m(localizer: Localizer, meters_per_pixel: float) -> float:
-    """How far from the tile centre the localizer can place the camera, in metres (the half extent of its
-    probability map, found with one forward pass on a blank input)."""
+    """How far from the tile centre the localizer can place the camera, in metres: the half extent of its
+    probability map (one forward pass on a blank input), and at most half the side of the centred square it searches
+    (``model.search_region``: a model searching the central half of a 72 m tile places the camera within ±18 m; the
+    cells outside keep a small probability, so the map alone would claim the whole tile)."""
     size = localizer.sat_size
+    region_m = float(localizer.config.model.search_region) * size / 2.0 * meters_per_pixel
     sample = assemble_sample(torch.zeros(3, localizer.pano_height, 2 * localizer.pano_height),
                              torch.zeros(3, size, size), meters_per_pixel, None, None, None, None)
     prediction = localizer.predict_batch([sample], estimate_heading=False)[0]
     rows, cols = np.nonzero(prediction.prob_on_tile > 0)
     if rows.size == 0:
-        return size / 2.0 * meters_per_pixel
+        return region_m
     extent_px = max(size / 2.0 - min(rows.min(), cols.min()), max(rows.max(), cols.max()) + 1 - size / 2.0)
-    return float(extent_px * meters_per_pixel)
+    return min(float(extent_px * meters_per_pixel), region_m)
 
 
 def plan_tiles(localizer: Localizer, prior_sigma_m: float) -> TilePlan:
