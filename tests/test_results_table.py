@@ -39,7 +39,9 @@ def _checkpoint(checkpoints: Path, name: str, task: str, noisy_gps_weight: float
 
 
 @pytest.fixture
-def folders(tmp_path):
+def folders(tmp_path, monkeypatch, results_table):
+    """Fabricated results and checkpoints; no model here is the default (whichever student that is)."""
+    monkeypatch.setattr(results_table.shipped, "DEFAULT_LOCALIZER", "no_such_model")
     results, checkpoints = tmp_path / "results", tmp_path / "checkpoints"
     results.mkdir()
     _checkpoint(checkpoints, "gps_baseline", "weak", noisy_gps_weight=1.0)
