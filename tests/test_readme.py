@@ -50,6 +50,11 @@ def code_blocks(language: str) -> list[str]:
     return blocks
 
 
+def five_lines() -> str:
+    """The README's "Five lines of Python" snippet."""
+    return next(block for block in code_blocks("python") if "default_localizer()" in block and "make_sample" in block)
+
+
 def outside_environment() -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GEODISTILL_CHECKPOINTS")}
     if not installed_by_setup():
@@ -59,7 +64,7 @@ def outside_environment() -> dict:
 
 @needs_checkpoints
 def test_python_snippet_runs_from_another_folder(tmp_path):
-    snippet = next(block for block in code_blocks("python") if "default_localizer()" in block)
+    snippet = five_lines()
     shutil.copy(SAMPLE_PANO, tmp_path / "pano.jpg")
     shutil.copy(SAMPLE_TILE, tmp_path / "tile.png")
     check = "\nassert prediction.latlon is not None and prediction.heading_deg is not None\n"
@@ -72,7 +77,7 @@ def test_python_snippet_runs_from_another_folder(tmp_path):
 
 def test_python_snippet_names_no_checkpoint_folder():
     """The snippet loads the default through geodistill.studio, so switching the default changes no README line."""
-    snippet = next(block for block in code_blocks("python") if "default_localizer()" in block)
+    snippet = five_lines()
     assert [name for name in localizer_names() if name in snippet] == []
 
 
