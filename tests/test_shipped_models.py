@@ -61,6 +61,13 @@ def test_readme_lists_the_sha256_of_every_weights_file():
 
 
 @needs_checkpoints
+def test_readme_names_the_default_in_its_row_only():
+    rows = [line for line in (CHECKPOINTS / "README.md").read_text().splitlines() if "`DEFAULT_LOCALIZER`" in line]
+    assert [row.split("|")[1].strip() for row in rows] == [f"`{shipped.DEFAULT_LOCALIZER}`"], \
+        f"checkpoints/README.md: the row of `{shipped.DEFAULT_LOCALIZER}`, only, names it the default"
+
+
+@needs_checkpoints
 def test_distillation_checkpoints_deploy_their_own_network_and_total_size_fits():
     for name in SHIPPED:
         if shipped.role_of(name) in ("teacher", "student"):
