@@ -115,15 +115,15 @@ if want export; then
     "$PYTHON" training/golden_samples.py
 fi
 
-localizer_networks() {  # one line "FOLDER ROLE CALIBRATED(0/1)" per shipped localizer network (distillation: both)
+localizer_networks() {  # one line "FOLDER ROLE CALIBRATED(0/1)" per shipped localizer: its deployed network
     "$PYTHON" - <<'PY'
 import json, pathlib
 for config in sorted(pathlib.Path("checkpoints").glob("*/config.json")):
     meta = json.loads(config.read_text())
     if meta["task"] == "orientation":
         continue
-    for role in (("teacher", "student") if meta["task"] == "distill" else (meta["role"],)):
-        print(config.parent, role, int(role in (meta.get("calibration") or {})))
+    role = meta["role"]   # a distillation folder deploys one network: the teacher folder its teacher, the student its student
+    print(config.parent, role, int(role in (meta.get("calibration") or {})))
 PY
 }
 
