@@ -1,4 +1,4 @@
-"""GeoDistill Studio: explore, compare teacher and student, map, train and evaluate in the browser.
+"""GeoDistill Studio: explore, compare teacher and student, map, train, evaluate, refine your own area in the browser.
 
 ``python app.py [--host 127.0.0.1] [--port 7860] [--share false]``. Importing this module starts nothing;
 :func:`build_demo` builds the interface and only ``__main__`` launches it. This file is the entry point and the
@@ -21,6 +21,8 @@ from app_handlers import MAX_UPLOAD_MB
 from studio_ui.evaluate import EvaluateTab, build_evaluate_tab
 from studio_ui.explore import ExploreTab, build_explore_tab, wire_explore
 from studio_ui.map import MAP_CLICK_JS, MapTab, build_map_tab, map_inputs, wire_map
+from studio_ui.my_area import AREA_PICK_JS, MyAreaTab, build_my_area_tab
+from studio_ui.my_area_handlers import open_in_explore, start_adapt
 from geodistill.errors import GeoDistillError
 from studio_ui.train import TrainTab, build_train_tab
 
@@ -28,7 +30,7 @@ PORT_TRIES = 20  # a busy --port moves on to the next free one among this many
 
 
 def build_demo() -> gr.Blocks:
-    """The four-tab interface (cheap: no model is loaded until a handler needs one)."""
+    """The five-tab interface (cheap: no model is loaded until a handler needs one)."""
     choices = handlers.model_choices()
     with gr.Blocks(title="GeoDistill Studio", analytics_enabled=False) as demo:
         gr.Markdown("# GeoDistill Studio\nWhere was this panorama taken? Teacher (full view) and student "
@@ -43,11 +45,15 @@ def build_demo() -> gr.Blocks:
                 train = build_train_tab(choices)
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate = build_evaluate_tab(choices)
+            with gr.Tab("My area", id="my-area"):
+                my_area = build_my_area_tab(choices)
         then_localize = wire_explore(explore, map_tab.view,
                                      map_inputs(map_tab, explore.sample_state, explore.predictions_state))
         wire_map(map_tab, explore.sample_state, explore.predictions_state)
         _wire_across_tabs(demo, train, explore, evaluate, map_tab, tabs, then_localize)
+        _wire_my_area(demo, my_area, explore, train, tabs, then_localize)
         demo.load(None, None, None, js=MAP_CLICK_JS)
+        demo.load(None, None, None, js=AREA_PICK_JS)
     return demo.queue(default_concurrency_limit=4)
 
 
@@ -66,6 +72,19 @@ def _wire_across_tabs(demo: gr.Blocks, train: TrainTab, explore: ExploreTab, eva
         handlers.open_case, evaluate.cases,
         [explore.sample_state, explore.sample_info, explore.limited, explore.fov_deg, explore.fov_center,
          explore.model, explore.heading, tabs], api_name=False))
+
+
+def _wire_my_area(demo: gr.Blocks, my_area: MyAreaTab, explore: ExploreTab, train: TrainTab, tabs: gr.Tabs,
+                  then_localize) -> None:
+    """A panorama of My area (chosen in its list or clicked on its map) opens in Explore; an adaptation run appears
+    in the Train tab's run list; Refresh and every page load update its list of models."""
+    opened = [explore.sample_state, explore.sample_info, explore.limited, explore.model, tabs]
+    for event, name in ((my_area.open_button.click, my_area.entry), (my_area.pick.input, my_area.pick)):
+        then_localize(event(open_in_explore, [name, my_area.context], opened, api_name=False))
+    gr.on([train.refresh_button.click, demo.load], lambda: gr.update(choices=handlers.model_choices()), None,
+          my_area.model, api_name=False)
+    my_area.adapt_button.click(start_adapt, [my_area.context, my_area.adapt_epochs],
+                               [my_area.adapt_status, train.run_picker], api_name=False)
 
 
 def _port(text: str) -> int:

@@ -2,5 +2,6 @@
 
 Each ``build_*`` function lays out its tab inside the ``gr.Blocks`` being built and returns a dataclass of its
 components; events within a tab are wired there, events between tabs in :func:`app.build_demo`. The handlers
-live in ``app_handlers.py``. Nothing in the ``geodistill`` package imports this one.
+live in ``app_handlers.py`` (the My area tab's in ``my_area_handlers.py``). Nothing in the ``geodistill`` package
+imports this one.
 """

@@ -14,20 +14,28 @@ import app_handlers as handlers
 from app_handlers import COMPUTE, EMPTY_MAP_MESSAGE
 from geodistill.viz import webmap
 
-# run once on page load: the map (a sandboxed iframe) posts its clicks into the "clicked point" field, whose input
-# event makes it the Explore tab's upload tile centre (app.py)
-MAP_CLICK_JS = """
+
+def message_to_field_js(message_type: str, field_id: str, value_js: str) -> str:
+    """JavaScript run once on page load: a message of ``message_type`` posted by a map (a sandboxed iframe) writes
+    ``value_js`` (an expression of the message's ``data``) into the field ``#field_id`` and fires its input event."""
+    return """
 () => {
     window.addEventListener("message", (event) => {
         const data = event.data || {};
-        if (data.type !== "geodistill-map-click") return;
-        const field = document.querySelector("#map-click textarea, #map-click input");
+        if (data.type !== "%s") return;
+        const field = document.querySelector("#%s textarea, #%s input");
         if (!field) return;
-        field.value = Number(data.lat).toFixed(7) + ", " + Number(data.lon).toFixed(7);
+        field.value = %s;
         field.dispatchEvent(new Event("input", {bubbles: true}));
     });
 }
-"""
+""" % (message_type, field_id, field_id, value_js)
+
+
+# a click on the map goes into the "clicked point" field, whose input event makes it the Explore tab's upload tile
+# centre (app.py)
+MAP_CLICK_JS = message_to_field_js("geodistill-map-click", "map-click",
+                                   'Number(data.lat).toFixed(7) + ", " + Number(data.lon).toFixed(7)')
 
 
 @dataclass

@@ -79,6 +79,36 @@ def heatmap_rgba(prob: np.ndarray, size: int, opacity: float = 0.75, cmap: str =
     return np.concatenate([rgb, alpha[..., None]], axis=-1)
 
 
+def offline_map(location, online_tiles: bool = False, zoom_start: int = 19):
+    """A folium map with Leaflet inlined and no tile layer (CDN lists cleared), with the panes that keep the drawing
+    order whatever is switched: tile (:data:`TILE_PANE`), heatmap, then markers and lines (overlayPane, 400).
+    ``online_tiles`` adds OpenStreetMap tiles as an overlay that is off until the user ticks it."""
+    import folium
+    from branca.element import Element
+
+    web_map = folium.Map(location=list(location), tiles=None, zoom_start=zoom_start, max_zoom=24,
+                         zoom_snap=0.25, control_scale=True, prefer_canvas=False)
+    web_map.default_js = []
+    web_map.default_css = []
+    script, style = _leaflet_sources(str(leaflet_dir()))
+    header = web_map.get_root().header
+    header.add_child(Element(f"<style>{style}</style>"), name="leaflet_css_inline")
+    header.add_child(Element(f"<script>{script}</script>"), name="leaflet_js_inline")
+    folium.map.CustomPane(TILE_PANE, z_index=380, pointer_events=False).add_to(web_map)
+    folium.map.CustomPane(HEATMAP_PANE, z_index=390, pointer_events=False).add_to(web_map)
+    if online_tiles:
+        folium.TileLayer(ONLINE_TILES_URL, attr=ONLINE_TILES_ATTRIBUTION, name="online base map (needs network)",
+                         overlay=True, show=False, max_native_zoom=19, max_zoom=24).add_to(web_map)
+    return web_map
+
+
+def iframe(web_map, title: str, height_px: int) -> str:
+    """The rendered map as the ``<iframe srcdoc=...>`` string ``gr.HTML`` shows (scripts only, sandboxed)."""
+    page = web_map.get_root().render()
+    return (f'<iframe class="{MAP_CLASS}" title="{html.escape(title)}" srcdoc="{html.escape(page, quote=True)}" '
+            f'style="width:100%;height:{int(height_px)}px;border:0;" sandbox="allow-scripts"></iframe>')
+
+
 @dataclass
 class MapMarker:
     """A predicted position on the map: its pixel on the tile, its heading, and the popup's lines."""
@@ -119,7 +149,6 @@ def localization_map(sat, latlon_center, meters_per_pixel: float, prob: np.ndarr
         ``<iframe class="geodistill-map" srcdoc="...">`` HTML.
     """
     import folium
-    from branca.element import Element
 
     latlon_center = np.asarray(latlon_center, dtype=np.float64)
     if latlon_center.shape != (2,) or not np.all(np.isfinite(latlon_center)):
@@ -134,21 +163,7 @@ def localization_map(sat, latlon_center, meters_per_pixel: float, prob: np.ndarr
         return [float(c) for c in uv_to_latlon(np.asarray(uv, dtype=np.float64), latlon_center, size,
                                                meters_per_pixel)]
 
-    web_map = folium.Map(location=latlon_center.tolist(), tiles=None, zoom_start=19, max_zoom=24,
-                         zoom_snap=0.25, control_scale=True, prefer_canvas=False)
-    web_map.default_js = []
-    web_map.default_css = []
-    script, style = _leaflet_sources(str(leaflet_dir()))
-    header = web_map.get_root().header
-    header.add_child(Element(f"<style>{style}</style>"), name="leaflet_css_inline")
-    header.add_child(Element(f"<script>{script}</script>"), name="leaflet_js_inline")
-    # panes keep the drawing order whatever is switched: tile, heatmap, then markers (overlayPane, 400)
-    folium.map.CustomPane(TILE_PANE, z_index=380, pointer_events=False).add_to(web_map)
-    folium.map.CustomPane(HEATMAP_PANE, z_index=390, pointer_events=False).add_to(web_map)
-
-    if online_tiles:
-        folium.TileLayer(ONLINE_TILES_URL, attr=ONLINE_TILES_ATTRIBUTION, name="online base map (needs network)",
-                         overlay=True, show=False, max_native_zoom=19, max_zoom=24).add_to(web_map)
+    web_map = offline_map(latlon_center.tolist(), online_tiles)
     folium.raster_layers.ImageOverlay(png_data_url(tile), bounds=bounds, name="satellite tile",
                                       overlay=True, control=True, interactive=False, pane=TILE_PANE).add_to(web_map)
     layers = ({heatmap_label: prob} if prob is not None else {}) | dict(heatmaps or {})
@@ -165,7 +180,7 @@ def localization_map(sat, latlon_center, meters_per_pixel: float, prob: np.ndarr
         truth = folium.CircleMarker(latlon_gt, radius=6, color="#ffffff", weight=2, fill=True, fill_opacity=1.0,
                                     fill_color=_hex(GROUND_TRUTH_COLOUR), tooltip=text,
                                     bubbling_mouse_events=False).add_to(group)
-        _popup(html.escape(text)).add_to(truth)
+        popup(html.escape(text)).add_to(truth)
     every_marker = ([MapMarker("prediction", uv_pred, heading_deg)] if uv_pred is not None else []) + list(markers)
     for marker in reversed(every_marker):  # the first marker is drawn last, on top
         latlon_pred = latlon_of(marker.uv)
@@ -182,7 +197,7 @@ def localization_map(sat, latlon_center, meters_per_pixel: float, prob: np.ndarr
                                      fill_opacity=0.35,
                                      tooltip=f"{marker.label} {latlon_pred[0]:.7f}, {latlon_pred[1]:.7f}",
                                      bubbling_mouse_events=False).add_to(group)
-        _popup("<br>".join(lines)).add_to(circle)
+        popup("<br>".join(lines)).add_to(circle)
     if every_marker:
         first = latlon_of(every_marker[0].uv)
         readout = f"{every_marker[0].label} {first[0]:.7f}, {first[1]:.7f}"
@@ -190,10 +205,7 @@ def localization_map(sat, latlon_center, meters_per_pixel: float, prob: np.ndarr
     _legend(every_marker, uv_gt is not None, bool(layers)).add_to(web_map.get_root().html)
     folium.LayerControl(collapsed=False).add_to(web_map)
     web_map.fit_bounds(bounds)
-
-    page = web_map.get_root().render()
-    return (f'<iframe class="{MAP_CLASS}" title="localization map" srcdoc="{html.escape(page, quote=True)}" '
-            f'style="width:100%;height:{int(height_px)}px;border:0;" sandbox="allow-scripts"></iframe>')
+    return iframe(web_map, "localization map", height_px)
 
 
 def _legend(markers: Sequence[MapMarker], ground_truth: bool, heatmap: bool):
@@ -268,7 +280,7 @@ _POPUP_TEMPLATE = """
 """
 
 
-def _macro(name: str, template: str, **attributes):
+def macro(name: str, template: str, **attributes):
     """A folium element rendering ``template`` (its ``script`` macro), with ``attributes`` readable as ``this.*``."""
     from branca.element import MacroElement
     from folium.template import Template
@@ -281,12 +293,12 @@ def _macro(name: str, template: str, **attributes):
     return element
 
 
-def _popup(content_html: str):
+def popup(content_html: str):
     """A popup bound to its parent marker in plain Leaflet (folium's own Popup needs jQuery, which is not loaded)."""
-    return _macro("Popup", _POPUP_TEMPLATE, content=content_html)
+    return macro("Popup", _POPUP_TEMPLATE, content=content_html)
 
 
 def _latlon_readout(default_text: str):
     """A Leaflet control showing the pointer's lat/lon, and ``default_text`` while the pointer is away; a click is
     posted to the parent page."""
-    return _macro("LatLonReadout", _READOUT_TEMPLATE, default_text=default_text)
+    return macro("LatLonReadout", _READOUT_TEMPLATE, default_text=default_text)

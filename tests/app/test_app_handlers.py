@@ -125,10 +125,10 @@ def test_analytics_are_off():
     assert app.build_demo().analytics_enabled is False
 
 
-def test_four_tabs_in_order():
+def test_five_tabs_in_order():
     demo = app.build_demo()
     labels = [block.label for block in demo.blocks.values() if isinstance(block, gr.Tab)]
-    assert labels == ["Explore", "Map", "Train", "Evaluate"]
+    assert labels == ["Explore", "Map", "Train", "Evaluate", "My area"]
 
 
 def test_empty_checkpoints_fall_back_to_the_untrained_model():
