@@ -85,6 +85,9 @@ class CcvpeConfig:
     match_temperature: float = 0.1  # softmax temperature of the matching scores (InfoNCE over cells, rolls)
     infonce_weight: float = 1.0     # weight of the descriptor InfoNCE terms (locations and rolls, every scale)
     orientation_weight: float = 1.0  # weight of the orientation loss ||v - (cos, sin)||^2 at the true location
+    aerial_descriptor: Literal["conv", "polar"] = "conv"  # aerial (C, N) per cell: learnt 1x1 conv (paper) | rays towards each bin's azimuth
+    match_residual: bool = False    # location logits = decoder head + mean over scales of the upsampled matching scores / T
+    polar_radii_m: list[float] = field(default_factory=lambda: [0.0, 4.0, 8.0, 14.0, 22.0])  # polar: sample radii along each ray, metres
 
 
 @dataclass
@@ -182,7 +185,7 @@ class TrainConfig:
     gather_negatives: bool = False  # DDP: gather all ranks' samples as in-batch negatives (no tile shared across ranks)
     neighbour_batch: int = 1        # panoramas of one neighbourhood drawn together into a batch (1 = random batches)
     neighbourhood_m: float = 500.0  # neighbourhood: positive-tile centres in one square of this side, per city
-    feature_cache: bool = False     # weak/distill tasks, frozen backbone: keep the backbone's taps of every image on disk
+    feature_cache: bool = False     # weak, supervised and distill tasks, frozen backbone: keep the backbone's taps of every image on disk
     feature_cache_dir: str = ""     # where (default <data root>/.feature_cache); entries keyed by backbone + image hash
     noisy_gps_weight: float = 0.0   # weak task: weight of the noisy-GPS term (0 = pure weak; > 0 uses position labels)
     noisy_gps_radius_m: float = 5.0  # noisy-GPS term: labels perturbed uniformly within this radius (the paper's 5 m)

@@ -7,7 +7,8 @@ the file name of one image's taps is the SHA-256 of
 - the backbone fingerprint: every tensor of the backbone's state dict (names, shapes, dtypes and bytes), the
   backbone name, the input normalisation and the panorama input mode (what turns an image into taps), and the
   cache format version;
-- which input it is (satellite tile or panorama), the image's shape and its float32 bytes as fed.
+- which input it is (satellite tile or panorama) and, for a panorama of the CCVPE base, how that base reads it
+  (circular padding and the one tap it keeps: :func:`ground_kind`), the image's shape and its float32 bytes as fed.
 
 So a changed backbone, input size, normalisation or image (another render, a resize, an augmented copy) is a
 different key and can never read stale taps; augmented copies simply add entries (a recipe that augments
@@ -64,6 +65,15 @@ def tap_cache_for(config, model: BackboneInputs, data_root: Path) -> "BackboneTa
     return BackboneTapCache(model, folder or data_root / ".feature_cache")
 
 
+def ground_kind(model: BackboneInputs) -> str:
+    """The entry kind of a panorama's taps: ``pano`` for the G2SWeakly base; the CCVPE base's ground taps come
+    from a circularly padded panorama at ``ccvpe.ground_stride`` only, so they get a kind of their own."""
+    config = model.config
+    if config.architecture != "ccvpe":
+        return "pano"
+    return f"pano-ccvpe:{config.ccvpe.ground_stride}:{config.ccvpe.ground_wrap!r}"
+
+
 class BackboneTapCache:
     """Backbone taps of satellite tiles and panoramas, read from ``folder`` or computed and stored there.
 
@@ -82,6 +92,7 @@ class BackboneTapCache:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.fingerprint = backbone_fingerprint(model)
+        self.ground_kind = ground_kind(model)
         self.hits = 0
         self.misses = 0
 
@@ -91,10 +102,10 @@ class BackboneTapCache:
 
     def ground_taps(self, pano: torch.Tensor) -> list[torch.Tensor]:
         """Taps of full (B,3,Hp,Wp) panoramas in [0, 1], as :meth:`LocalizerNet.ground_taps` without a mask."""
-        return self._taps("pano", pano, self.model.ground_taps)
+        return self._taps(self.ground_kind, pano, self.model.ground_taps)
 
     def key(self, kind: str, image: torch.Tensor) -> str:
-        """The entry name of one (3,H,W) image of ``kind`` (``"sat"`` or ``"pano"``)."""
+        """The entry name of one (3,H,W) image of ``kind`` (``"sat"`` or :func:`ground_kind`)."""
         pixels = image.detach().to("cpu", torch.float32).contiguous()
         digest = hashlib.sha256(f"{self.fingerprint}:{kind}:{tuple(pixels.shape)}".encode())
         digest.update(pixels.numpy().tobytes())

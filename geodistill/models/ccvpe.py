@@ -9,7 +9,11 @@
   ×2 per stage, fusing the taps at each stride; at every stride of ``ccvpe.match_strides`` a head gives every cell
   an aerial descriptor, the ground descriptor is matched against it under every heading roll
   (:mod:`geodistill.models.azimuth_matching`), and the best-roll score and the heading concentration are fed back
-  into the decoder, which ends in location logits at ``ccvpe.output_stride`` of the tile.
+  into the decoder, which ends in location logits at ``ccvpe.output_stride`` of the tile. An aerial descriptor
+  head is a learnt 1×1 convolution (``ccvpe.aerial_descriptor: conv``, the paper) or the polar descriptor of
+  :mod:`geodistill.models.polar_descriptor` (``polar``: rays towards each bin's azimuth, one network for every
+  bin). With ``ccvpe.match_residual`` the location logits are the matching scores (upsampled, averaged over the
+  scales, / T) plus the decoder's correction, which starts at zero.
 - Orientation decoder: the heading vectors of the matching (mean (cos, sin) of the roll softmax), summed over the
   scales and upsampled, are turned by a learned rotation per cell (a complex factor computed from
   rotation-invariant features), so the heading field rotates exactly with the panorama.
@@ -39,6 +43,7 @@ from geodistill.models.azimuth_matching import (
     value_at,
 )
 from geodistill.models.image_inputs import BackboneInputs, round_up
+from geodistill.models.polar_descriptor import PolarAerialDescriptor
 from geodistill.models.prediction import argmax_cells, predict_from_scores, xy_to_cells
 
 MATCH_PREFIX = "ccvpe/match/"    # + scale index: (B,h,w) best-roll cosine per aerial cell
@@ -109,7 +114,9 @@ class LmuDecoder(nn.Module):
             blocks[str(stride)] = _conv_block(previous + lateral, width(stride))
             if stride in self.scale_of:
                 channels = config.descriptor_channels[self.scale_of[stride]]
-                descriptors[str(stride)] = nn.Conv2d(width(stride), channels * self.bins, 1)
+                descriptors[str(stride)] = (
+                    PolarAerialDescriptor(width(stride), channels, self.bins, config.polar_radii_m)
+                    if config.aerial_descriptor == "polar" else nn.Conv2d(width(stride), channels * self.bins, 1))
                 fusions[str(stride)] = nn.Sequential(nn.Conv2d(width(stride) + 2, width(stride), 3, padding=1),
                                                      nn.ReLU(inplace=True))
             previous = width(stride)
@@ -117,14 +124,26 @@ class LmuDecoder(nn.Module):
         self.descriptors = nn.ModuleDict(descriptors)
         self.fusions = nn.ModuleDict(fusions)
         self.location_head = nn.Conv2d(previous, 1, 3, padding=1)
+        if config.match_residual:  # the location starts as the matching alone; the decoder learns corrections
+            nn.init.zeros_(self.location_head.weight)
+            nn.init.zeros_(self.location_head.bias)
         self.rotation_head = nn.Sequential(nn.Conv2d(previous + 1, 16, 3, padding=1), nn.ReLU(inplace=True),
                                            nn.Conv2d(16, 2, 3, padding=1))
         nn.init.zeros_(self.rotation_head[-1].weight)
         with torch.no_grad():
             self.rotation_head[-1].bias.copy_(torch.tensor([1.0, 0.0]))  # starts as the identity rotation
 
+    def aerial_descriptors(self, stride: int, x: torch.Tensor, map_m: torch.Tensor) -> torch.Tensor:
+        """(B,C,N,h,w) aerial descriptors at ``stride`` from the decoder features ``x``; ``map_m`` (B,) metres
+        covered by the feature map's side."""
+        head = self.descriptors[str(stride)]
+        batch, _, height, width = x.shape
+        if isinstance(head, PolarAerialDescriptor):
+            return head(x, map_m / width)
+        return head(x).view(batch, -1, self.bins, height, width)
+
     def forward(self, taps: list[torch.Tensor], ground: list[torch.Tensor], visible: torch.Tensor,
-                allowed: torch.Tensor | None) -> dict:
+                allowed: torch.Tensor | None, map_m: torch.Tensor) -> dict:
         config = self.config
         x = self.input_projection(taps[self.tap_index[self.strides[0]]])
         outputs: dict = {}
@@ -139,9 +158,7 @@ class LmuDecoder(nn.Module):
             x = self.blocks[str(stride)](x)
             if stride in self.scale_of:
                 scale = self.scale_of[stride]
-                aerial = self.descriptors[str(stride)](x)
-                batch, _, height, width = aerial.shape
-                aerial = aerial.view(batch, -1, self.bins, height, width)
+                aerial = self.aerial_descriptors(stride, x, map_m)
                 volume = match_volume(ground[scale], aerial, visible, config.shifts_per_bin)
                 best = masked_shift_max(volume, allowed)
                 vectors = heading_vectors(volume, config.match_temperature, allowed)
@@ -155,7 +172,13 @@ class LmuDecoder(nn.Module):
         vector_sum = vector_sum / len(config.match_strides)
         concentration = vector_sum.norm(dim=1, keepdim=True)
         rotation = self.rotation_head(torch.cat([x, concentration], dim=1))
-        outputs["logits"] = self.location_head(x)[:, 0]
+        logits = self.location_head(x)[:, 0]
+        if config.match_residual:
+            matched = [F.interpolate(outputs[f"{MATCH_PREFIX}{scale}"][:, None], size=logits.shape[-2:],
+                                     mode="bilinear", align_corners=False)[:, 0]
+                       for scale in range(len(config.match_strides))]
+            logits = logits + torch.stack(matched).mean(dim=0) / config.match_temperature
+        outputs["logits"] = logits
         outputs["field"] = rotate_vectors(vector_sum, rotation)
         outputs["concentration"] = concentration[:, 0]
         return outputs
@@ -252,12 +275,12 @@ class CcvpeNet(BackboneInputs):
         prior, spread = self.heading_prior(batch, batch_size, device)
         num_shifts = self.ccvpe.azimuth_bins * self.ccvpe.shifts_per_bin
         allowed = None if prior is None else prior_shift_mask(num_shifts, prior, spread, device)
-        decoded = self.aerial_decoder(f_sat_levels, f_pano_levels, visible, allowed)
-        logits = decoded["logits"]
         tile_size = batch[keys.SAT].shape[-1]
         mpp = torch.as_tensor(batch[keys.METERS_PER_PIXEL], dtype=torch.float32, device=device).reshape(-1)
         mpp = mpp.expand(batch_size)
         _, _, covered_px = self.satellite_layout(tile_size)
+        decoded = self.aerial_decoder(f_sat_levels, f_pano_levels, visible, allowed, mpp * covered_px)
+        logits = decoded["logits"]
         cell_m = mpp * (covered_px / logits.shape[-1])
         outputs = {name: value for name, value in decoded.items() if name.startswith("ccvpe/")}
         for name, value in decoded.items():

@@ -204,3 +204,45 @@ def test_efficientnet_b0_needs_a_local_weight_file_and_serves_the_ccvpe_base(tmp
     image = torch.rand(1, 3, 64, 128)
     with torch.no_grad():
         torch.testing.assert_close(loaded.eval()(image)[-1], random_b0.eval()(image)[-1])
+
+
+@torch.no_grad()
+def test_the_polar_descriptor_keeps_the_heading_equivariance():
+    torch.manual_seed(0)
+    model = build_localizer(_config(aerial_descriptor="polar", polar_radii_m=[0.0, 6.0, 15.0])).double().eval()
+    batch = _batch()
+    turn_deg = 3 * 360.0 / model.ccvpe.azimuth_bins
+    out = model(batch)
+    out_rolled = model(dict(batch, **{keys.PANO: roll_panorama(batch[keys.PANO], turn_deg)}))
+    torch.testing.assert_close(out_rolled[keys.SCORES], out[keys.SCORES], atol=1e-9, rtol=1e-9)
+    assert float(angle_distance_deg(out_rolled[keys.HEADING], out[keys.HEADING] + turn_deg).max()) < 1e-6
+
+
+@torch.no_grad()
+def test_match_residual_starts_as_the_matching_alone():
+    torch.manual_seed(0)
+    model = build_localizer(_config(match_residual=True)).double().eval()
+    out = model(_batch())
+    logits = out[keys.SCORES]
+    matched = [torch.nn.functional.interpolate(out[f"ccvpe/match/{i}"][:, None], size=logits.shape[-2:],
+                                               mode="bilinear", align_corners=False)[:, 0]
+               for i in range(len(model.ccvpe.match_strides))]
+    torch.testing.assert_close(logits, torch.stack(matched).mean(dim=0) / model.ccvpe.match_temperature)
+
+
+@pytest.mark.parametrize("u, v", [(5.0, 9.0), (64.0, 64.0), (100.5, 30.25), (127.0, 1.0)])
+def test_a_label_targets_the_heatmap_cell_under_its_tile_pixel(net, u, v):
+    """xy label -> the location target cell: the cell whose tile pixels [c·s, (c+1)·s) hold the label's pixel, and
+    back: the position read at that cell lies within half a cell of the label."""
+    from geodistill.models.prediction import cells_to_xy, tile_uv_to_xy, xy_to_cells
+
+    batch = _batch(1)
+    with torch.no_grad():
+        out = net(batch)
+    stride = 128 / out[keys.SCORES].shape[-1]
+    assert stride == net.ccvpe.output_stride
+    xy = tile_uv_to_xy(torch.tensor([[u, v]], dtype=torch.float64), 128, batch[keys.METERS_PER_PIXEL])
+    cell = xy_to_cells(xy, tuple(out[keys.SCORES].shape[-2:]), out[keys.CELL_M]).round()
+    assert cell[0].tolist() == [min(v // stride, 31), min(u // stride, 31)]
+    back = cells_to_xy(cell, tuple(out[keys.SCORES].shape[-2:]), out[keys.CELL_M])
+    assert float((back - xy).abs().max()) <= 0.5 * float(out[keys.CELL_M][0]) + 1e-9

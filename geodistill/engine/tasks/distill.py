@@ -9,9 +9,11 @@ Both networks are validated each epoch on full panoramas. ``best/`` is chosen by
 validation mean error (``distill.deploy``); the other network's best epoch is tracked separately and
 saved as ``best_<role>/`` in the run folder, so both "best student" and "best teacher" exist.
 
-``train.feature_cache`` (frozen backbone, G2SWeakly base) reads the shared backbone's taps of the tiles and of
-the full panoramas (the teacher's view, and validation) from the weak task's disk cache; only the student's
-FoV-masked panorama goes through the backbone in a step.
+``train.feature_cache`` (frozen backbone) reads the shared backbone's taps of the tiles and of the full panoramas
+(the teacher's view, and validation) from the disk cache the base's training filled; only the student's FoV-masked
+panorama goes through the backbone in a step. For the CCVPE base the cached taps are those of the panorama as
+stored, turned to the step's random heading by rolling their columns
+(:func:`~geodistill.engine.tasks.supervised.turn_ground_taps`), so the random headings add no cache entries.
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from geodistill.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from geodistill.config import ConfigError, ExperimentConfig, config_diff, config_to_dict, without_pretrained
+from geodistill.config import ExperimentConfig, config_diff, config_to_dict, without_pretrained
 from geodistill.distill.ema import ema_momentum_schedule
 from geodistill.distill.pipeline import DistillationPipeline
 from geodistill.engine.data import resolve_data_root
 from geodistill.engine.distributed import DistContext
 from geodistill.engine.feature_cache import tap_cache_for
 from geodistill.engine.tasks.base import Task, batch_to_device
+from geodistill.engine.tasks.supervised import turn_ground_taps
 from geodistill.errors import CheckpointError
 from geodistill.metrics import PositionError, summarize_position_errors
 from geodistill.engine.tasks.orientation import turn_to_heading
@@ -87,9 +90,6 @@ class DistillTask(Task):
         load_state_dict_checked(student, student_state, self.init_checkpoint / "weights.safetensors")
         self.pipeline = DistillationPipeline(config.model, config.distill, student).to(self.device)
         self.cache = tap_cache_for(config, student, resolve_data_root(config))
-        if self.cache is not None and estimates_heading(student):
-            raise ConfigError("train.feature_cache: GeoDistill on the CCVPE base turns every panorama to a random "
-                              "heading each step, so its cached features would never be read again")
         self.best: dict[str, dict[str, float | int]] = {}
         self.last_epoch = -1  # index of the epoch validated last (0-based, as in events.jsonl)
         self.run_dir: Path | None = None  # set by the training loop when it knows the run folder
@@ -137,9 +137,15 @@ class DistillTask(Task):
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """A base that estimates its own heading (CCVPE) sees every panorama turned to a random full-circle
         heading (teacher and student alike), as in its supervised training."""
-        if estimates_heading(self.pipeline.student):
-            batch = turn_to_heading(batch, random_yaw(batch[keys.PANO].shape[0], 180.0, self.generator))
-        pred = self.pipeline(batch, self.generator, taps=self._cached_taps(batch))
+        if not estimates_heading(self.pipeline.student):
+            return self.pipeline.loss(self.pipeline(batch, self.generator, taps=self._cached_taps(batch)), batch)
+        yaw = random_yaw(batch[keys.PANO].shape[0], 180.0, self.generator)
+        taps = self._cached_taps(batch)
+        if taps is not None:
+            current = torch.nan_to_num(batch[keys.HEADING_GT].float(), nan=0.0).reshape(-1).to(self.device)
+            taps = (taps[0], turn_ground_taps(taps[1], yaw.to(self.device) - current))
+        batch = turn_to_heading(batch, yaw)
+        pred = self.pipeline(batch, self.generator, taps=taps)
         return self.pipeline.loss(pred, batch)
 
     def _cached_taps(self, batch: dict) -> tuple[list, list] | None:
