@@ -13,7 +13,8 @@ those panoramas are not trained on). GPS is metres off, but its error does not d
 distance to GPS ranks epochs as the distance to the truth would, offset by the GPS noise. ``--select last`` keeps
 the last epoch instead. The run lives under the runs root like any other (``config.yaml``, ``events.jsonl``,
 ``best/``, ``last/``), so the app's job manager lists and follows it, and ``refine --checkpoint RUN/best`` takes
-its checkpoint. Exit status as ``train``: 0 done, 130 interrupted (``--resume`` continues), 2 on a user error.
+its checkpoint, with the source checkpoint's confidence calibration carried over (an area has no labels to refit
+it on). Exit status as ``train``: 0 done, 130 interrupted (``--resume`` continues), 2 on a user error.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from geodistill.cli import UserError, log_level
     from geodistill.commands.train import TRAINER_LOGGER
     from geodistill.config import load_config
-    from geodistill.engine.adapt import build_adapt_config
+    from geodistill.engine.adapt import build_adapt_config, inherit_calibration
     from geodistill.engine.jobs import JobManager
     from geodistill.engine.loop import train
     from geodistill.errors import DataError
@@ -83,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"continue with: python -m geodistill adapt --checkpoint {args.checkpoint} --data {args.data} "
               f"--run-dir {result.run_dir} --resume")
         return 130
+    source = config.distill.init_checkpoint
+    if inherit_calibration(source, result.run_dir):
+        print(f"confidence: the calibration of {source} (fitted before adaptation) is carried over")
     epoch = None if result.best_epoch is None else result.best_epoch + 1
     if config.train.select_by == "last":
         chosen = "the last epoch"

@@ -6,20 +6,22 @@ The run's config is the checkpoint's own (same network, input sizes and distilla
 ``data.root`` the area's dataset (``make-dataset``, same-area lists). The distillation task's training step reads the
 panorama, the tile and its metres per pixel, never a position label. ``best/`` is chosen by the deployed network's
 mean distance to the GPS of the held-back panoramas (``data.val_fraction`` of the training list), or is the last
-epoch (``select="last"``).
+epoch (``select="last"``). The adapted checkpoints inherit the source's confidence calibration
+(:func:`inherit_calibration`), fitted before adaptation, so ``refine`` still reports a confidence.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from geodistill.checkpoint import read_checkpoint_meta
+from geodistill.checkpoint import read_checkpoint_meta, update_checkpoint_meta
 from geodistill.config import ExperimentConfig, check_ranges, config_from_dict, config_to_dict, parse_overrides
 from geodistill.engine.tasks.distill import resolve_init_checkpoint
 from geodistill.errors import CheckpointError
 
 LOCALIZER_TASKS = ("weak", "distill", "supervised")
 SELECTIONS = ("gps", "last")
+RUN_CHECKPOINTS = ("best", "last", "best_teacher", "best_student")
 
 
 def _deep_update(target: dict, updates: dict) -> None:
@@ -65,3 +67,25 @@ def build_adapt_config(checkpoint: str, data_root: Path, name: str, epochs: int 
     config = config_from_dict(data)
     check_ranges(config)
     return config
+
+
+def inherit_calibration(source: str, run_dir: Path) -> list[Path]:
+    """Copy the confidence calibration of the source checkpoint's deployed network into the run's checkpoints (for
+    both of their networks), recorded as ``calibration_inherited_from``. An area has no labels to refit it on; the
+    calibration was fitted before adaptation, so it is an approximation. Returns the folders updated (none when the
+    source holds no calibration)."""
+    folder = resolve_init_checkpoint(source)
+    meta = read_checkpoint_meta(folder)
+    role = meta.get("deploy") or meta.get("role")
+    calibrator = (meta.get("calibration") or {}).get(role)
+    if not calibrator:
+        return []
+    updated = []
+    for kind in RUN_CHECKPOINTS:
+        target = Path(run_dir) / kind
+        if (target / "config.json").is_file():
+            update_checkpoint_meta(target, {"calibration": {"student": calibrator, "teacher": calibrator},
+                                            "calibration_inherited_from": f"{folder} ({role} network, fitted before "
+                                                                          "adaptation)"})
+            updated.append(target)
+    return updated

@@ -6,7 +6,8 @@ from __future__ import annotations
 import torch
 
 from geodistill import keys
-from geodistill.checkpoint import read_checkpoint_meta
+from geodistill.calibration import FEATURES, fit_calibrator
+from geodistill.checkpoint import read_checkpoint_meta, update_checkpoint_meta
 from geodistill.cli import main
 from geodistill.config import without_pretrained
 from geodistill.data.collate import collate_samples
@@ -20,6 +21,9 @@ from geodistill.inference import Localizer
 def test_adapt_runs_distillation_listed_by_the_job_manager(tiny_area_dataset, tiny_checkpoint, tmp_path, capsys):
     root, _ = tiny_area_dataset
     start = tiny_checkpoint(tmp_path / "start", task="distill")
+    rows = [{name: float(i % 7 + (name == FEATURES[0]) * i) for name in FEATURES} for i in range(40)]
+    calibration = fit_calibrator(rows, [i % 3 == 0 for i in range(40)]).to_dict()
+    update_checkpoint_meta(start, {"calibration": {"student": calibration}})
     runs = tmp_path / "runs"
     code = main(["adapt", "--checkpoint", str(start), "--data", str(root), "--run-dir", str(runs / "adapt-tiny"),
                  "--epochs", "1", "--batch-size", "1", "--device", "cpu"])
@@ -31,8 +35,9 @@ def test_adapt_runs_distillation_listed_by_the_job_manager(tiny_area_dataset, ti
     meta = read_checkpoint_meta(runs / "adapt-tiny" / "best")
     assert meta["task"] == "distill" and meta["config"]["distill"]["init_checkpoint"] == str(start.resolve())
     assert meta["config"]["data"]["root"] == str(root.resolve()) and meta["config"]["data"]["area"] == "same"
+    assert meta["calibration"]["student"] == calibration and "fitted before adaptation" in meta["calibration_inherited_from"]
     localizer = Localizer.from_checkpoint(runs / "adapt-tiny" / "best", device="cpu")
-    assert localizer.pano_height == 64
+    assert localizer.pano_height == 64 and localizer.calibrator is not None
 
 
 def test_the_distillation_step_never_reads_a_position_label(tiny_area_dataset, tiny_checkpoint, tmp_path):
