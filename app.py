@@ -79,7 +79,7 @@ def _wire_my_area(demo: gr.Blocks, my_area: MyAreaTab, explore: ExploreTab, trai
     """A panorama of My area (chosen in its list or clicked on its map) opens in Explore; an adaptation run appears
     in the Train tab's run list; Refresh and every page load update its list of models."""
     opened = [explore.sample_state, explore.sample_info, explore.limited, explore.model, tabs]
-    for event, name in ((my_area.open_button.click, my_area.entry), (my_area.pick.input, my_area.pick)):
+    for event, name in ((my_area.open_button.click, my_area.entry), (my_area.pick.change, my_area.pick)):
         then_localize(event(open_in_explore, [name, my_area.context], opened, api_name=False))
     gr.on([train.refresh_button.click, demo.load], lambda: gr.update(choices=handlers.model_choices()), None,
           my_area.model, api_name=False)

@@ -13,7 +13,7 @@ from geodistill.viz import webmap
 from geodistill.viz.area_map import PICK_MESSAGE
 from studio_ui.map import message_to_field_js
 
-# a click on a panorama of the area map goes into the "clicked on the map" field, whose input event opens it in
+# a click on a panorama of the area map goes into the "clicked on the map" field, whose change event opens it in
 # Explore (app.py)
 AREA_PICK_JS = message_to_field_js(PICK_MESSAGE, "area-pick", "String(data.name)")
 

@@ -20,6 +20,7 @@ from geodistill.viz.webmap import TILE_PANE, iframe, macro, offline_map, popup
 PICK_MESSAGE = "geodistill-area-pick"
 CONFIDENCE_CMAP = "RdYlGn"      # red: unlikely within 5 m, green: likely
 OUTSIDE_COLOUR = "#808080"
+VIEW_MARGIN_DEG = 2e-4
 MAX_DRAWN = 3000                # more panoramas than this: the first ones by name are drawn, the map says so
 
 _PICK_TEMPLATE = """
@@ -65,7 +66,8 @@ def _legend(drawn: int, total: int):
             f'vertical-align:middle;background:linear-gradient(to right,{ramp});"></span>0 → 100 %</div>',
             '<div>line: GPS position → refined position (dashed: low confidence)</div>',
             f'<div><span style="display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:6px;'
-            f'vertical-align:middle;background:{OUTSIDE_COLOUR};"></span>outside the orthophoto</div>',
+            f'vertical-align:middle;background:{OUTSIDE_COLOUR};"></span>outside the orthophoto, or no calibrated '
+            'confidence</div>',
             '<div style="color:#555;">click a circle: its details; the app opens it in Explore</div>']
     if drawn < total:
         rows.append(f"<div><b>{drawn} of {total} panoramas drawn</b> (all are in the download)</div>")
@@ -90,12 +92,11 @@ def area_map(records: Sequence[dict], overview: np.ndarray | None = None, overvi
     drawn = placed[:MAX_DRAWN]
     points = [[r["prior_lat"], r["prior_lon"]] for r in drawn]
     points += [[r["refined_lat"], r["refined_lon"]] for r in drawn if r.get("refined_lat") is not None]
-    if overview_bounds is not None:
-        points += [list(corner) for corner in overview_bounds]
     if not points:
         raise ValueError("no panorama has a position to draw")
-    south, west = np.min(points, axis=0)
-    north, east = np.max(points, axis=0)
+    # the view fits the panoramas (the orthophoto may be much larger), with a margin of about 20 m
+    south, west = np.min(points, axis=0) - VIEW_MARGIN_DEG
+    north, east = np.max(points, axis=0) + VIEW_MARGIN_DEG
     web_map = offline_map([(south + north) / 2, (west + east) / 2], online_tiles, zoom_start=17)
     if overview is not None and overview_bounds is not None:
         folium.raster_layers.ImageOverlay(png_data_url(overview), bounds=overview_bounds, name="orthophoto",
@@ -108,15 +109,19 @@ def area_map(records: Sequence[dict], overview: np.ndarray | None = None, overvi
         colour = confidence_colour(record.get("confidence")) if refined else OUTSIDE_COLOUR
         end = [record["refined_lat"], record["refined_lon"]] if refined else [record["prior_lat"], record["prior_lon"]]
         if refined:
-            folium.PolyLine([[record["prior_lat"], record["prior_lon"]], end], color=colour, weight=4,
+            line = [[record["prior_lat"], record["prior_lon"]], end]
+            folium.PolyLine(line, color="#ffffff", weight=7, opacity=0.9, interactive=False,
+                            class_name="area-casing").add_to(lines)
+            folium.PolyLine(line, color=colour, weight=4,
                             dash_array="6 4" if record.get("low_confidence") else None,
                             tooltip=html.escape(record["name"]), bubbling_mouse_events=False,
                             class_name="area-line").add_to(lines)
         circle = folium.CircleMarker(end, radius=5, color=colour, weight=2, fill=True, fill_opacity=0.8,
-                                     tooltip=html.escape(record["name"]), bubbling_mouse_events=False).add_to(lines)
+                                     tooltip=html.escape(record["name"]), bubbling_mouse_events=False,
+                                     class_name="area-point").add_to(lines)
         popup(text).add_to(circle)
         macro("AreaPick", _PICK_TEMPLATE, message=PICK_MESSAGE, panorama=record["name"]).add_to(circle)
     _legend(len(drawn), len(placed)).add_to(web_map.get_root().html)
     folium.LayerControl(collapsed=False).add_to(web_map)
-    web_map.fit_bounds([[south, west], [north, east]], padding=(20, 20))
+    web_map.fit_bounds([[south, west], [north, east]])
     return iframe(web_map, "refined positions", height_px)

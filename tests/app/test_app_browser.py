@@ -346,6 +346,35 @@ def test_evaluate_heading_setting_cases_and_csv(page, shots):
     expect(page.locator("#student-heatmap img")).to_be_visible()
 
 
+def test_my_area_maps_the_refined_positions_offers_the_downloads_and_opens_one_in_explore(page, app_server, shots):
+    from playwright.sync_api import expect
+
+    from geodistill.area.bench import write_bench_area
+
+    write_bench_area(app_server.allowed / "area", 3, seed=4, ortho_px=900, pano_size=(256, 128), spread_m=20.0)
+    page.get_by_role("tab", name="My area").click()
+    page.locator("#area-ortho textarea").fill(str(app_server.allowed / "area" / "area.tif"))
+    page.locator("#area-panos textarea").fill(str(app_server.allowed / "area" / "panos"))
+    page.locator("#area-run").click()
+    expect(page.locator('#area-progress[data-state="done"]')).to_contain_text("3 refined", timeout=300_000)
+    frame = _map_frame(page)
+    assert frame.locator("path.area-line").count() == 3                      # a line per refined panorama
+    assert "confidence" in frame.locator(".geodistill-legend").inner_text()
+    links = page.locator("#area-downloads a[download]")
+    expect(links).to_have_count(2)
+    with page.expect_download() as download:
+        links.first.click()
+    features = json.loads(Path(download.value.path()).read_text())["features"]
+    assert sorted(f["geometry"]["type"] for f in features) == ["LineString"] * 3
+    with page.expect_download() as download:
+        links.last.click()
+    assert Path(download.value.path()).read_text().startswith("name,status,reason,prior_lat")
+    page.screenshot(path=str(shots / "my_area.png"), full_page=True)
+    frame.locator("path.area-point").first.dispatch_event("click")          # a panorama's circle
+    expect(page.get_by_text("My area: ")).to_be_visible()                     # opened in Explore
+    expect(page.locator("#student-heatmap img")).to_be_visible()
+
+
 def test_nothing_left_this_machine_and_the_banner_is_ours(app_server):
     """After the tests above (start-up, localizing, the map, uploads, training): no connection from the server or
     the browser to any non-loopback address, analytics off, and the terminal names our --share."""
