@@ -74,7 +74,7 @@ def make_dataset(ortho_path, panos_dir, out_dir, gps_csv=None, city: str = DEFAU
     """Write a VIGOR-layout dataset of an area; see the module docstring.
 
     Args:
-        ortho_path: the orthophoto (any CRS rasterio reads).
+        ortho_path: the orthophoto: a GeoTIFF in any CRS or a folder of XYZ tiles (``open_orthophoto``).
         panos_dir: folder of 2:1 panoramas.
         out_dir: dataset root to write (a folder that already holds another dataset is refused).
         gps_csv: ``name,lat,lon[,heading]`` file; default: EXIF GPS and GPano heading of each panorama.
@@ -155,8 +155,8 @@ def _skip_summary(skipped: list[dict]) -> str:
 
 
 def _check_inputs(ortho_path: Path, panos_dir: Path, out: Path, city, meters_per_pixel, tile_px, test_fraction):
-    if not ortho_path.is_file():
-        raise DataError(f"{ortho_path}: orthophoto not found")
+    if not ortho_path.exists():
+        raise DataError(f"{ortho_path}: orthophoto not found (a GeoTIFF or a folder of XYZ tiles)")
     if not panos_dir.is_dir():
         raise DataError(f"{panos_dir}: panorama folder not found")
     if not city or any(c in city for c in "/\\ ,") or city.startswith("."):

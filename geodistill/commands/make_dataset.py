@@ -13,7 +13,8 @@ HELP = "turn an orthophoto and geotagged panoramas into a VIGOR-layout dataset (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ortho", required=True, metavar="AREA.tif", help="orthophoto (a GeoTIFF in any CRS)")
+    parser.add_argument("--ortho", required=True, metavar="AREA.tif|XYZ_DIR",
+                        help="orthophoto: a GeoTIFF in any CRS, or a folder of XYZ tiles {z}/{x}/{y}.png (deepest zoom)")
     parser.add_argument("--panos", required=True, metavar="DIR", help="folder of 2:1 panoramas (JPEG or PNG)")
     parser.add_argument("--gps", default=None, metavar="CSV",
                         help="name,lat,lon[,heading] per panorama (default: EXIF GPS and the GPano heading)")

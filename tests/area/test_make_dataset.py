@@ -26,6 +26,7 @@ from geodistill.geometry.frames import latlon_to_xy
 from geodistill import settings
 
 from tests.area.conftest import TINY_AREA, TINY_TILE_MPP
+from tests.area.helpers import red_centroid, write_xyz
 
 
 def test_labels_are_the_gps_positions_on_a_half_tile_grid(tiny_area, tiny_area_dataset):
@@ -133,3 +134,21 @@ def test_random_headings_are_tagged_and_make_dataset_turns_them_back_north(tiny_
         differences = [np.abs(turned - np.roll(reference, shift, axis=1)).mean() for shift in range(width)]
         best = int(np.argmin(differences))  # the same view, north at the centre column: no turn left over
         assert min(best, width - best) <= 1, (path.name, best)
+
+
+def test_an_xyz_tile_folder_works_and_tiles_put_the_gps_position_at_the_label(tiny_area, tmp_path):
+    area, _ = tiny_area
+    name = read_ground_truth(area / TRUTH_FILE)[0]["name"]
+    centre = (41.0, -72.5)
+    write_xyz(tmp_path / "tiles", centre, 19, centre)
+    (tmp_path / "panos").mkdir()
+    shutil.copy(area / PANORAMA_DIR / name, tmp_path / "panos" / name)
+    (tmp_path / "gps.csv").write_text(f"{name},{centre[0]},{centre[1]}\n")  # the marker is at the GPS position
+    summary = make_dataset(tmp_path / "tiles", tmp_path / "panos", tmp_path / "ds", gps_csv=tmp_path / "gps.csv",
+                           meters_per_pixel=TINY_TILE_MPP, tile_px=128, progress=False)
+    assert summary["panoramas"] == 1 and summary["tiles"] == 4
+    record = VigorDataset(tmp_path / "ds", area="same", split="all", pano_height=32, sat_size=64).records[0]
+    for sat_name, (delta_row, delta_col) in zip(record.sat_names, record.deltas):
+        tile = np.asarray(open_image(tmp_path / "ds" / "Area" / "satellite" / sat_name).convert("RGB"))
+        u, v = red_centroid(tile)
+        assert math.hypot(u - (64 - delta_col * 0.2), v - (64 + delta_row * 0.2)) < 1.0  # 128 px = 640 x 0.2
