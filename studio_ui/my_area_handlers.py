@@ -25,7 +25,6 @@ from pathlib import Path, PurePosixPath
 
 import gradio as gr
 import numpy as np
-import torch
 
 import app_handlers as handlers
 from app_handlers import JOBS, PANO_HEIGHT, UNTRAINED, shown, user_errors
@@ -37,6 +36,7 @@ from geodistill.area.results import write_results
 from geodistill.data.label_source import AREA_DATASET_FILE
 from geodistill.data.pairs import GeoReference, load_panorama, make_sample
 from geodistill.engine.adapt import build_adapt_config
+from geodistill.geometry.panorama import roll_panorama
 from geodistill.viz import webmap
 from geodistill.viz.area_map import area_map
 
@@ -328,8 +328,7 @@ def open_in_explore(name: str | None, context: dict | None):
     pano = load_panorama(Path(context["panos"]) / name, decode_height=PANO_HEIGHT)
     turned = record["heading_deg"] is not None and record["heading_source"] != "assumed north"
     if turned:
-        shift = int(round(pano.image.shape[-1] * record["heading_deg"] / 360.0))
-        pano = dataclasses.replace(pano, image=torch.roll(pano.image, shift, dims=-1))
+        pano = dataclasses.replace(pano, image=roll_panorama(pano.image, -float(record["heading_deg"])))
     sample = make_sample(pano, tile, GeoReference(lat=lat, lon=lon, meters_per_pixel=context["tile_mpp"]),
                          pano_height=PANO_HEIGHT)
     where = (f"refined {record['shift_m']:.1f} m from its GPS position" if record["status"] == "refined"

@@ -20,6 +20,8 @@ from geodistill.area.bench import write_bench_area
 from geodistill.area.exif import save_jpeg_with_gps
 from geodistill.area.orthophoto import open_orthophoto
 from geodistill.area.results import read_results
+from geodistill.data.pairs import GeoReference, load_panorama, make_sample
+from geodistill.geometry.panorama import roll_panorama
 from geodistill.viz.area_map import confidence_colour
 
 SERVER = area.SOURCES[0]
@@ -156,6 +158,13 @@ def test_a_panorama_opens_in_explore_with_its_tile(server_area):
     expected = np.asarray(Image.fromarray(tile).resize((side, side), Image.Resampling.BILINEAR), np.float32) / 255
     assert np.abs(sample[keys.SAT].permute(1, 2, 0).numpy() - expected).mean() < 0.05
     assert tabs.selected == "explore"
+    pano = load_panorama(panos / name)                                      # turned north by its refined heading
+    turned = make_sample(roll_panorama(pano.image, -record["heading_deg"]), tile, GeoReference(
+        lat=record["prior_lat"], lon=record["prior_lon"], meters_per_pixel=context["tile_mpp"]),
+        pano_height=handlers.PANO_HEIGHT)
+    assert record["heading_source"] != "assumed north"
+    assert (sample[keys.PANO] - turned[keys.PANO]).abs().mean() < 0.02
+    assert (sample[keys.PANO] - turned[keys.PANO].roll(40, dims=-1)).abs().mean() > 0.05
     with pytest.raises(handlers.ShownError, match="choose a panorama of the run"):
         area.open_in_explore("y_nogps.jpg", context)
     with pytest.raises(handlers.ShownError, match="run the localization first"):
