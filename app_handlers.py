@@ -114,9 +114,30 @@ HEADING_LABELS = {"45": "estimate within ±45° (orientation model)", "full": "u
                   "aligned": "north-aligned: no estimate"}
 
 
-def heading_choices() -> list[tuple[str, str]]:
-    """The heading choices of the Explore tab: the full-circle estimate only where its model is shipped."""
-    return [(HEADING_LABELS[mode], mode) for mode in studio.heading_modes()]
+def heading_choices(choice: str | None = None) -> list[tuple[str, str]]:
+    """The heading choices of the Explore tab for a model choice: the full-circle estimate only for a model that can
+    make one (a CCVPE model, or any where the full-circle orientation model is shipped)."""
+    return [(HEADING_LABELS[mode], mode) for mode in studio.heading_modes(_model_or_none(choice))]
+
+
+def _model_or_none(choice: str | None) -> str | None:
+    """:func:`_model`, or None for a path outside the allowed folders (its heading modes are a G2SWeakly model's)."""
+    try:
+        return _model(choice)
+    except GeoDistillError:
+        return None
+
+
+def _radio_for(choices: list[tuple[str, str]], value: str | None, fallback: str):
+    """A radio update with new choices that keeps ``value`` where it is still offered, else ``fallback``."""
+    values = [mode for _, mode in choices]
+    kept = value if value in values else (fallback if fallback in values else values[0])
+    return gr.update(choices=choices, value=kept)
+
+
+def heading_radio(choice: str | None, heading: str | None):
+    """The Explore tab's heading radio after the model changed: the modes the new model can use."""
+    return _radio_for(heading_choices(choice), heading, "45")
 
 
 def startup_message() -> str:
@@ -261,18 +282,20 @@ def localize(sample: dict | None, choice: str, limited: bool, fov_deg: float, fo
         return None
     teacher, student = studio.teacher_and_student(_model(choice), heading)
     student_fov = float(fov_deg) if limited and fov_deg < 360 else None
-    return {"teacher": teacher.predict(sample),
-            "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg)),
+    arguments = studio.heading_arguments(heading)
+    return {"teacher": teacher.predict(sample, **arguments),
+            "student": student.predict(sample, fov_deg=student_fov, fov_center_deg=float(fov_center_deg), **arguments),
             "heading": heading}
 
 
 @user_errors
-def render(sample: dict | None, predictions: dict | None, opacity: float, show_fov: bool):
-    """All drawings of the Explore tab (and the map) from the state; nothing changes before a localization."""
+def render(sample: dict | None, predictions: dict | None, opacity: float, show_fov: bool, show_field: bool = False):
+    """All drawings of the Explore tab (and the map) from the state; nothing changes before a localization.
+    ``show_field`` draws a CCVPE model's heading field on the heatmaps."""
     if not sample or not predictions:
         return (gr.skip(),) * 6
     view = panels.explore_view(sample, predictions["student"], predictions["teacher"], opacity, show_fov,
-                               heading_mode=predictions.get("heading"))
+                               heading_mode=predictions.get("heading"), show_field=bool(show_field))
     return view.panorama, view.teacher, view.student, view.difference, view.bev, view.summary
 
 
@@ -500,7 +523,7 @@ def evaluate(choice: str, data_root: str, area: str, split: str, limit: float, f
     centres = [row["fov_center_deg"] or 0.0 for row in worst]
     gallery = [(panels.case_thumbnail(sample, prediction), case_caption(row))
                for row, sample, prediction in zip(worst, samples, student.predict_batch(
-                   samples, fov, centres, estimate_heading=orientation != "aligned"))]
+                   samples, fov, centres, **studio.heading_arguments(studio.HEADING_OF_SETTING[orientation])))]
     cdf = plots.error_cdf({label: result.errors_m for label, result in results.items()})
     folder = Path(tempfile.mkdtemp(prefix="geodistill-evaluation-"))
     csv_path = results["student"].write_csv(folder / f"per_sample_{area}_{split}_{orientation}.csv")
@@ -528,11 +551,16 @@ def open_case(cases: list | None, evt: gr.SelectData):
         gr.Tabs(selected="explore")
 
 
-def orientation_choices() -> list[tuple[str, str]]:
-    """The Evaluate tab's heading settings: those the installed models support (``geodistill.studio``)."""
+def orientation_choices(choice: str | None = None) -> list[tuple[str, str]]:
+    """The Evaluate tab's heading settings: those the model of ``choice`` supports (``geodistill.studio``)."""
     labels = {"aligned": "north-aligned (the protocol's default)", "45": "turned within ±45° (estimated)",
               "unknown": "unknown heading (estimated on the full circle)"}
-    return [(labels[setting], setting) for setting in studio.orientation_settings()]
+    return [(labels[setting], setting) for setting in studio.orientation_settings(_model_or_none(choice))]
+
+
+def orientation_radio(choice: str | None, orientation: str | None):
+    """The Evaluate tab's heading radio after the model changed: the settings the new model supports."""
+    return _radio_for(orientation_choices(choice), orientation, "aligned")
 
 
 def _samples_root() -> Path:

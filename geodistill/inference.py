@@ -44,7 +44,8 @@ from geodistill.geometry.panorama import roll_panorama
 from geodistill.models.azimuth_matching import clamp_to_prior, read_heading
 from geodistill.models.factory import build_localizer, estimates_heading
 from geodistill.models.orientation import OrientationEstimator
-from geodistill.models.prediction import FAITHFUL_CENTER_SHIFT, argmax_cells, fuse_location_prior, prob_on_tile
+from geodistill.models.prediction import (FAITHFUL_CENTER_SHIFT, argmax_cells, cells_to_xy, fuse_location_prior,
+                                          prob_on_tile, xy_to_tile_uv)
 
 logger = logging.getLogger("geodistill.inference")
 
@@ -80,6 +81,9 @@ class Prediction:
         peak_probability: the raw peak probability of the score map (not a calibrated probability).
         unlike_training: the best match is weaker than nearly every validation query's (out of distribution).
         calibration_features: the inputs of the confidence (:func:`geodistill.calibration.heatmap_features`).
+        orientation_field: a CCVPE network's heading field, (H', W', 4) float32: per location cell its centre
+            (u, v) on the given tile (pixels), the heading there (degrees clockwise from north) and the field's
+            length (the concentration of its heading distribution, [0, 1]); None for other models.
     """
 
     uv: np.ndarray
@@ -99,6 +103,7 @@ class Prediction:
     peak_probability: float | None = None
     unlike_training: bool = False
     calibration_features: dict[str, float] | None = None
+    orientation_field: np.ndarray | None = None
 
     @property
     def unreliable(self) -> bool:
@@ -512,7 +517,24 @@ class Localizer:
             heading_confidence=None if heading_confidence is None else float(heading_confidence[index]),
             peak_probability=float(output[keys.CONFIDENCE][index]), unlike_training=bool(unlike),
             calibration_features=features,
+            orientation_field=self._orientation_field(query, output, index, cell_m),
         )
+
+    def _orientation_field(self, query: _Query, output: dict, index: int, cell_m: torch.Tensor) -> np.ndarray | None:
+        """:attr:`Prediction.orientation_field` of one sample (None without a heading field)."""
+        field = output.get(keys.ORIENTATION_FIELD)
+        if field is None:
+            return None
+        vectors = field[index].detach().double().cpu()                                      # 2,H',W'
+        height, width = vectors.shape[-2:]
+        rows, cols = torch.meshgrid(torch.arange(height, dtype=torch.float64),
+                                    torch.arange(width, dtype=torch.float64), indexing="ij")
+        rowcol = torch.stack([rows.reshape(-1), cols.reshape(-1)], dim=-1)
+        xy = cells_to_xy(rowcol, (height, width), cell_m.double().cpu().reshape(1), self._center_shift)
+        uv = xy_to_tile_uv(xy, query.tile_size, torch.tensor([query.mpp_given], dtype=torch.float64))
+        heading = torch.remainder(torch.rad2deg(torch.atan2(vectors[1], vectors[0])), 360.0).reshape(-1)
+        length = vectors.norm(dim=0).reshape(-1)
+        return torch.cat([uv, heading[:, None], length[:, None]], dim=1).view(height, width, 4).float().numpy()
 
 
 class TileCentreBaseline:

@@ -2,11 +2,13 @@
 
 - the names of the shipped checkpoints (:data:`DEFAULT_LOCALIZER`, :data:`DEFAULT_ORIENTATION`, ...) under
   :func:`geodistill.settings.checkpoints_dir`;
-- the heading modes a panorama can be given in (:data:`HEADING_MODES`) and the orientation model of each;
+- the heading modes a panorama can be given in (:data:`HEADING_MODES`), which of them a model choice can use
+  (:func:`heading_modes`), the orientation model of each and the prediction arguments of each
+  (:func:`heading_arguments`);
 - :class:`ModelCache`: a localizer is built once per (checkpoint, role, orientation model), never per request;
 - :func:`teacher_and_student`: the (teacher, student) pair of a model choice, with an explicit heading mode;
 - :func:`evaluation_dataset`: a VIGOR-layout split read as ``python -m geodistill evaluate`` reads it for a model;
-  :func:`orientation_settings`: the evaluation protocol's heading settings the installed models support;
+  :func:`orientation_settings`: the evaluation protocol's heading settings a model choice supports;
 - :func:`result_document` / :func:`result_geojson`: a localized sample as JSON (the documented prediction fields
   plus ``uv_file``, pixels of the tile file) and as a GeoJSON FeatureCollection.
 
@@ -96,21 +98,65 @@ def untrained_config() -> ExperimentConfig:
     return config
 
 
-def heading_modes() -> list[str]:
-    """The heading modes usable with the checkpoints installed: the full circle only where its model is shipped."""
-    return [mode for mode in HEADING_MODES if mode != "full" or shipped_checkpoint(FULL_CIRCLE_ORIENTATION)]
-
-
-def orientation_checkpoint(heading: str) -> str | None:
-    """The orientation checkpoint of a heading mode; None means the panorama is taken as north-aligned (``aligned``,
-    or ``45`` on an install without the +-45 deg model).
+def choice_folder(choice: str | None) -> str | None:
+    """The checkpoint (or run) folder of a model choice; None for the untrained model.
 
     Raises:
-        StudioError: an unknown mode, or ``full`` without its model.
+        StudioError: a shipped name with no checkpoint.
     """
+    if not choice or choice == UNTRAINED:
+        return None
+    if choice.startswith(SHIPPED_PREFIX):
+        name = choice.removeprefix(SHIPPED_PREFIX)
+        folder = shipped_checkpoint(name)
+        if folder is None:
+            raise StudioError(f"no shipped checkpoint {name!r} in {settings.checkpoints_dir()}")
+        return str(folder)
+    return choice
+
+
+def estimates_own_heading(choice: str | None) -> bool:
+    """Whether the model of a choice reads its own heading over the full circle (a CCVPE checkpoint), from its
+    ``config.json`` without loading weights; False for the untrained model and for what cannot be read."""
+    try:
+        folder = choice_folder(choice)
+        return folder is not None and checkpoint_estimates_heading(folder)
+    except GeoDistillError:
+        return False
+
+
+def heading_modes(choice: str | None = None) -> list[str]:
+    """The heading modes the model of ``choice`` can use (None: a G2SWeakly model): the full circle for a CCVPE
+    model, which estimates its own heading, and for another only where the full-circle orientation model is
+    shipped."""
+    full = estimates_own_heading(choice) or shipped_checkpoint(FULL_CIRCLE_ORIENTATION) is not None
+    return [mode for mode in HEADING_MODES if mode != "full" or full]
+
+
+def heading_arguments(heading: str) -> dict:
+    """The heading arguments of :meth:`Localizer.predict` for a heading mode, as the evaluation protocol uses them:
+    ``aligned`` takes the sample's heading as known, ``45`` estimates within ±45° of north and ``full`` on the whole
+    circle (a model that cannot estimate a heading takes the sample's heading as known)."""
     if heading not in HEADING_MODES:
         raise StudioError(f"unknown heading mode {heading!r}; use one of {', '.join(HEADING_MODES)}")
     if heading == "aligned":
+        return {"estimate_heading": False}
+    if heading == "45":
+        return {"estimate_heading": None, "heading_prior_deg": 0.0, "heading_range_deg": 45.0}
+    return {"estimate_heading": None}
+
+
+def orientation_checkpoint(heading: str, choice: str | None = None) -> str | None:
+    """The orientation checkpoint of a heading mode for a model choice; None means none is attached: ``aligned``,
+    a CCVPE model (it estimates its own heading), or ``45`` on an install without the +-45 deg model (the
+    panorama is then taken as north-aligned).
+
+    Raises:
+        StudioError: an unknown mode, or ``full`` without its model for a model that needs one.
+    """
+    if heading not in HEADING_MODES:
+        raise StudioError(f"unknown heading mode {heading!r}; use one of {', '.join(HEADING_MODES)}")
+    if heading == "aligned" or estimates_own_heading(choice):
         return None
     folder = shipped_checkpoint(ORIENTATION_MODELS[heading])
     if folder is None and heading == "full":
@@ -157,16 +203,15 @@ def teacher_and_student(choice: str | None, heading: str, cache: ModelCache = MO
     Raises:
         StudioError: unknown heading mode or shipped name; CheckpointError: a missing or damaged checkpoint.
     """
-    orientation = orientation_checkpoint(heading)
     if choice == UNTRAINED or not choice:
+        orientation_checkpoint(heading)
         model = cache.get(None)
         return model, model
+    orientation = orientation_checkpoint(heading, choice)
     if choice.startswith(SHIPPED_PREFIX):
         name = choice.removeprefix(SHIPPED_PREFIX)
-        folder = shipped_checkpoint(name)
-        if folder is None:
-            raise StudioError(f"no shipped checkpoint {name!r} in {settings.checkpoints_dir()}")
-        student = cache.get(str(folder), None, orientation)
+        folder = choice_folder(choice)
+        student = cache.get(folder, None, orientation)
         teacher_folder = shipped_checkpoint(TEACHER_OF[name]) if name in TEACHER_OF else None
         teacher = cache.get(str(teacher_folder), None, orientation) if teacher_folder else student
         return teacher, student
@@ -185,10 +230,11 @@ def evaluation_dataset(localizer: Localizer, root: str | Path, area: str, split:
                         default_camera_height_m=config.model.camera_height_m)
 
 
-def orientation_settings() -> list[str]:
-    """The evaluation protocol's heading settings (:data:`HEADING_OF_SETTING`) whose heading mode is usable here:
-    ``unknown`` only where the full-circle orientation model is shipped."""
-    modes = heading_modes()
+def orientation_settings(choice: str | None = None) -> list[str]:
+    """The evaluation protocol's heading settings (:data:`HEADING_OF_SETTING`) whose heading mode the model of
+    ``choice`` can use (:func:`heading_modes`): ``unknown`` for a CCVPE model, or where the full-circle orientation
+    model is shipped."""
+    modes = heading_modes(choice)
     return [setting for setting, mode in HEADING_OF_SETTING.items() if mode in modes]
 
 

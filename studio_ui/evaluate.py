@@ -33,7 +33,8 @@ def build_evaluate_tab(model_choices: list[tuple[str, str]]) -> EvaluateTab:
     with gr.Row():
         limit = gr.Number(0, precision=0, minimum=0, label="At most N queries (0: all)")
         fov = gr.Slider(30, 360, 360, step=5, label="FoV (°)")
-        orientation = gr.Radio(handlers.orientation_choices(), value="aligned", label="Query headings",
+        orientation = gr.Radio(handlers.orientation_choices(model_choices[0][1]), value="aligned",
+                               label="Query headings",
                                elem_id="evaluate-heading")
         compare = gr.Checkbox(True, label="Also evaluate the teacher")
         button = gr.Button("Evaluate", variant="primary", elem_id="evaluate-button")
@@ -49,6 +50,8 @@ def build_evaluate_tab(model_choices: list[tuple[str, str]]) -> EvaluateTab:
     tab = EvaluateTab(model=model, inputs=[model, root, area, split, limit, fov, compare, orientation],
                       button=button, outputs=[metrics, cdf, worst, setting, per_sample, cases], worst=worst,
                       cases=cases)
+    model.change(handlers.orientation_radio, [model, orientation], orientation, api_name=False,
+                 show_progress="hidden")
     tab.button.click(handlers.evaluate, tab.inputs, tab.outputs, api_name="evaluate", concurrency_id=COMPUTE,
                      concurrency_limit=1)
     return tab

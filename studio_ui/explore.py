@@ -27,6 +27,7 @@ class ExploreTab:
     fov_center: gr.Slider
     random_button: gr.Button
     opacity: gr.Slider
+    show_field: gr.Checkbox
     localize_button: gr.Button
     outputs: list            # panorama, teacher, student, difference, BEV, summary
     tile_centre: gr.Textbox
@@ -42,7 +43,7 @@ class ExploreTab:
 
     @property
     def render_inputs(self) -> list:
-        return [self.sample_state, self.predictions_state, self.opacity, self.limited]
+        return [self.sample_state, self.predictions_state, self.opacity, self.limited, self.show_field]
 
 
 def build_explore_tab(model_choices: list[tuple[str, str]]) -> ExploreTab:
@@ -79,13 +80,14 @@ def build_explore_tab(model_choices: list[tuple[str, str]]) -> ExploreTab:
             sample_info = gr.Markdown("Pick a bundled sample to start." if names else
                                       "No bundled samples are installed: use a VIGOR root or an upload.")
             model = gr.Dropdown(model_choices, value=model_choices[0][1], label="Model")
-            heading = gr.Radio(handlers.heading_choices(), value="45", label="Panorama heading",
+            heading = gr.Radio(handlers.heading_choices(model_choices[0][1]), value="45", label="Panorama heading",
                                elem_id="heading-choice")
             limited = gr.Checkbox(True, label="Limit the student's field of view", elem_id="fov-toggle")
             fov_deg = gr.Slider(30, 360, 180, step=5, label="FoV width (°)")
             fov_center = gr.Slider(-180, 180, 0, step=5, label="FoV centre (° from the heading)")
             random_button = gr.Button("Random FoV")
             opacity = gr.Slider(0, 1, 0.6, step=0.05, label="Heatmap opacity")
+            show_field = gr.Checkbox(False, label="Draw the heading field (CCVPE models)", elem_id="field-toggle")
             localize_button = gr.Button("Localize", variant="primary", elem_id="localize-button")
             export_button = gr.Button("Export the result (JSON, GeoJSON)", elem_id="export-button")
             export_files = gr.File(label="Exported result", file_count="multiple", elem_id="export-files")
@@ -103,7 +105,7 @@ def build_explore_tab(model_choices: list[tuple[str, str]]) -> ExploreTab:
         loader_inputs=[source, sample_name, vigor_root, area, split, index, pano_file, sat_file, tile_centre, mpp, zoom,
                        hfov, gt_latlon, gt_pixel],
         sample_info=sample_info, load_button=load_button, model=model, heading=heading, limited=limited,
-        fov_deg=fov_deg, fov_center=fov_center, random_button=random_button, opacity=opacity,
+        fov_deg=fov_deg, fov_center=fov_center, random_button=random_button, opacity=opacity, show_field=show_field,
         localize_button=localize_button,
         outputs=[pano_view, teacher_view, student_view, difference_view, bev_view, summary],
         tile_centre=tile_centre, upload_files=(pano_file, sat_file, world_file), mpp=mpp, georef_note=georef_note,
@@ -132,12 +134,18 @@ def wire_explore(tab: ExploreTab, map_view: gr.HTML, map_inputs: list):
                                         api_name=False))
     # controls that change what the models see start the same chain through a no-op event (before a sample is
     # loaded the chain does nothing); the Localize button asks for a sample
-    then_localize(gr.on([tab.limited.input, tab.fov_deg.release, tab.fov_center.release, tab.model.input,
-                         tab.heading.input],
+    then_localize(gr.on([tab.limited.input, tab.fov_deg.release, tab.fov_center.release, tab.heading.input],
                         lambda: None, None, None, api_name=False, show_progress="hidden"))
+    # the heading choices follow what the model can do (a CCVPE model offers the full circle); a model picked by
+    # hand localizes with the updated choice, one set by another tab (a worst case, a run) brings a valid one
+    then_localize(tab.model.input(handlers.heading_radio, [tab.model, tab.heading], tab.heading, api_name=False,
+                                  show_progress="hidden"))
+    tab.model.change(handlers.heading_radio, [tab.model, tab.heading], tab.heading, api_name=False,
+                     show_progress="hidden")
     then_localize(tab.localize_button.click(handlers.require_sample, tab.sample_state, None, api_name=False))
     then_localize(tab.random_button.click(handlers.random_fov, None, [tab.fov_deg, tab.fov_center], api_name=False))
     tab.opacity.release(handlers.render, tab.render_inputs, tab.outputs, api_name=False, **compute)
+    tab.show_field.input(handlers.render, tab.render_inputs, tab.outputs, api_name=False, **compute)
     tab.export_button.click(handlers.export_result, [tab.sample_state, tab.predictions_state, tab.model],
                             tab.export_files, api_name=False)
     pano_file, sat_file, world_file = tab.upload_files

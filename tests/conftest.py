@@ -42,18 +42,21 @@ def _isolated_roots(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def tiny_checkpoint():
-    """``tiny_checkpoint(folder, task="weak"|"distill")`` saves a random-weight checkpoint of the tiny recipe."""
+    """``tiny_checkpoint(folder, task="weak"|"distill"|"supervised")`` saves a random-weight checkpoint of the tiny
+    recipe (``supervised``: the CCVPE base of tiny_ccvpe.yaml; ``ccvpe=True`` with ``distill``: GeoDistill on it)."""
     from geodistill import settings
     from geodistill.checkpoint import save_checkpoint
     from geodistill.config import load_config
-    from geodistill.models.localizer import LocalizerNet
+    from geodistill.models.factory import build_localizer
 
-    def save(folder, task: str = "weak"):
-        config = load_config(settings.REPO_ROOT / "training" / "configs" / "tiny.yaml")
+    def save(folder, task: str = "weak", ccvpe: bool = False):
+        ccvpe = ccvpe or task == "supervised"
+        recipe = "tiny_ccvpe.yaml" if ccvpe else "tiny.yaml"
+        config = load_config(settings.REPO_ROOT / "training" / "configs" / recipe)
         config.train.task = task
-        weights = LocalizerNet(config.model).state_dict()
+        weights = build_localizer(config.model).state_dict()
         networks = {"teacher": weights, "student": weights} if task == "distill" else {"model": weights}
-        role = "student" if task == "distill" else "weak"
+        role = {"distill": "student", "supervised": "supervised"}.get(task, "weak")
         return save_checkpoint(folder, config, networks, {"task": task, "role": role, "deploy": "student"})
 
     return save

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from geodistill import shipped as shipped_names
@@ -161,3 +162,57 @@ def test_the_default_localizer_takes_an_orientation_model_only_where_it_needs_on
     assert own.estimates_own_heading and own.orientation is None and own.can_estimate_heading
     prediction = own.predict(load_sample(list_samples()[0]), with_heatmap=False)
     assert prediction.heading_deg is not None
+
+
+def test_heading_modes_follow_the_model_choice(shipped, tmp_path, tiny_checkpoint):
+    """A CCVPE model estimates its own heading: it offers the full circle with no orientation model shipped."""
+    tiny_checkpoint(shipped / studio.DEFAULT_LOCALIZER)
+    ccvpe_run = tmp_path / "runs" / "ccvpe"
+    tiny_checkpoint(ccvpe_run / "best", task="supervised")
+    assert studio.estimates_own_heading(str(ccvpe_run))
+    assert not studio.estimates_own_heading("shipped:geodistill_student")
+    assert not studio.estimates_own_heading(studio.UNTRAINED) and not studio.estimates_own_heading(None)
+    assert not studio.estimates_own_heading(str(tmp_path / "missing"))  # unreadable: no extra choices
+    assert studio.heading_modes(str(ccvpe_run)) == ["45", "full", "aligned"]
+    assert studio.heading_modes("shipped:geodistill_student") == ["45", "aligned"]
+    assert studio.heading_modes(studio.UNTRAINED) == ["45", "aligned"]
+    assert studio.orientation_settings(str(ccvpe_run)) == ["aligned", "45", "unknown"]
+    assert studio.orientation_settings("shipped:geodistill_student") == ["aligned", "45"]
+    assert studio.orientation_checkpoint("full", str(ccvpe_run)) is None  # its own heading, no estimator needed
+    with pytest.raises(studio.StudioError, match="no full-circle orientation model"):
+        studio.orientation_checkpoint("full", "shipped:geodistill_student")
+    cache = studio.ModelCache(device="cpu")
+    teacher, student = studio.teacher_and_student(str(ccvpe_run), "full", cache)
+    assert teacher is student and student.estimates_own_heading and student.orientation is None
+    _fake_checkpoint(shipped / studio.FULL_CIRCLE_ORIENTATION)
+    assert studio.heading_modes("shipped:geodistill_student") == ["45", "full", "aligned"]
+
+
+def test_heading_arguments_are_the_evaluation_protocols(shipped, tmp_path, tiny_checkpoint):
+    assert studio.heading_arguments("aligned") == {"estimate_heading": False}
+    assert studio.heading_arguments("45") == {"estimate_heading": None, "heading_prior_deg": 0.0,
+                                              "heading_range_deg": 45.0}
+    assert studio.heading_arguments("full") == {"estimate_heading": None}
+    with pytest.raises(studio.StudioError, match="unknown heading mode"):
+        studio.heading_arguments("sideways")
+    import torch
+
+    from geodistill import keys
+
+    run = tmp_path / "ccvpe"
+    tiny_checkpoint(run / "best", task="supervised")
+    _, model = studio.teacher_and_student(str(run), "full", studio.ModelCache(device="cpu"))
+    generator = torch.Generator().manual_seed(0)
+    sample = {keys.PANO: torch.rand(3, 64, 128, generator=generator), keys.SAT: torch.rand(3, 128, 128, generator=generator),
+              keys.METERS_PER_PIXEL: torch.tensor(0.5)}
+    assert model.predict(sample, **studio.heading_arguments("aligned")).heading_deg is None
+    within = model.predict(sample, **studio.heading_arguments("45")).heading_deg
+    assert within is not None and min(within, 360.0 - within) <= 45.0 + 1e-6
+    assert model.predict(sample, **studio.heading_arguments("full")).heading_deg is not None
+    full = model.predict(sample, **studio.heading_arguments("full"))
+    field = full.orientation_field
+    assert field.shape == (*full.scores.shape, 4) and field.dtype == np.float32
+    assert 0 < field[..., 0].min() < field[..., 0].max() < 128 and 0 < field[..., 1].min() < field[..., 1].max() < 128
+    nearest = np.unravel_index(np.hypot(*(field[..., :2] - full.uv).transpose(2, 0, 1)).argmin(), field.shape[:2])
+    at_peak = field[nearest][2]
+    assert min(abs(at_peak - full.heading_deg), 360 - abs(at_peak - full.heading_deg)) < 1e-3  # read there

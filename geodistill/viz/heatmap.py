@@ -17,6 +17,7 @@ PREDICTION_COLOUR = (255, 59, 48)
 TEACHER_COLOUR = (10, 132, 255)     # the teacher's prediction where both are shown
 GROUND_TRUTH_COLOUR = (52, 199, 89)
 HEADING_COLOUR = (255, 214, 10)
+FIELD_COLOUR = (100, 210, 255)      # a CCVPE heading field
 
 
 def probability_alpha(prob: np.ndarray, opacity: float, gamma: float = 0.5) -> np.ndarray:
@@ -136,15 +137,46 @@ def draw_localization(image: np.ndarray, uv_pred=None, uv_gt=None, heading_deg: 
     return np.asarray(canvas)
 
 
+def draw_orientation_field(image: np.ndarray, field: np.ndarray, uv_scale: float = 1.0,
+                           spacing_px: float = 28.0) -> np.ndarray:
+    """Draw a CCVPE heading field as arrows (one per cell of a grid about ``spacing_px`` image pixels apart, each
+    as long as the field's concentration there allows, at most 0.45 of the spacing; cyan).
+
+    Args:
+        image: (H, W, 3) uint8 drawing (not modified).
+        field: (H', W', 4) per cell: (u, v) on the tile, heading in degrees clockwise from north, length in [0, 1]
+            (:attr:`geodistill.inference.Prediction.orientation_field`).
+        uv_scale: factor from tile pixels to ``image`` pixels.
+        spacing_px: target distance between arrows, image pixels.
+
+    Returns:
+        (H, W, 3) uint8 image.
+    """
+    canvas = Image.fromarray(np.ascontiguousarray(image))
+    draw = ImageDraw.Draw(canvas)
+    height, width = field.shape[:2]
+    cell_px = float(np.hypot(*(field[0, min(1, width - 1), :2] - field[0, 0, :2]))) * uv_scale if width > 1 else 0.0
+    step = max(1, int(round(spacing_px / cell_px))) if cell_px > 0 else 1
+    offset = step // 2
+    for row in range(offset, height, step):
+        for col in range(offset, width, step):
+            u, v, heading, length = (float(x) for x in field[row, col])
+            if not all(math.isfinite(x) for x in (u, v, heading, length)) or length <= 0.05:
+                continue
+            _draw_arrow(draw, (u * uv_scale, v * uv_scale), heading, length=0.45 * step * cell_px * min(length, 1.0),
+                        width=1, colour=FIELD_COLOUR)
+    return np.asarray(canvas)
+
+
 def _draw_arrow(draw: ImageDraw.ImageDraw, start: tuple[float, float], heading_deg: float,
-                length: float, width: int) -> None:
+                length: float, width: int, colour: tuple[int, int, int] = HEADING_COLOUR) -> None:
     heading_rad = math.radians(heading_deg)
     direction = (math.sin(heading_rad), -math.cos(heading_rad))
     tip = (start[0] + direction[0] * length, start[1] + direction[1] * length)
-    draw.line([start, tip], fill=HEADING_COLOUR, width=width + 1)
+    draw.line([start, tip], fill=colour, width=width + 1)
     head = length * 0.3
     for side in (+1, -1):
         angle = heading_rad + math.pi + side * math.radians(25)
         corner = (tip[0] + math.sin(angle) * head, tip[1] - math.cos(angle) * head)
         draw.polygon([tip, corner, (tip[0] - direction[0] * head * 0.6, tip[1] - direction[1] * head * 0.6)],
-                     fill=HEADING_COLOUR)
+                     fill=colour)

@@ -15,7 +15,8 @@ import numpy as np
 from geodistill import keys
 from geodistill.calibration import confidence_sentence
 from geodistill.viz.bev import bev_on_tile
-from geodistill.viz.heatmap import difference_overlay, draw_localization, heatmap_overlay, with_colour_bar
+from geodistill.viz.heatmap import (difference_overlay, draw_localization, draw_orientation_field, heatmap_overlay,
+                                   with_colour_bar)
 from geodistill.viz.images import to_rgb_uint8
 from geodistill.viz.panorama import draw_fov
 
@@ -49,9 +50,12 @@ def display_heading(prediction) -> float | None:
     return None
 
 
-def _marked_heatmap(sat: np.ndarray, prediction, opacity: float, side: int) -> np.ndarray:
+def _marked_heatmap(sat: np.ndarray, prediction, opacity: float, side: int, show_field: bool = False) -> np.ndarray:
     prob = _prob(prediction, sat)
     image = heatmap_overlay(sat, prob, opacity, size=side)
+    field = getattr(prediction, "orientation_field", None)
+    if show_field and field is not None:
+        image = draw_orientation_field(image, field, uv_scale=side / sat.shape[0])
     image = draw_localization(image, prediction.uv, prediction.uv_gt, display_heading(prediction),
                               uv_scale=side / sat.shape[0])
     return with_colour_bar(image, "magma", f"{float(prob.max()):.2g}", "0", "P(cell)")
@@ -65,7 +69,7 @@ def _difference_map(sat: np.ndarray, teacher, student, opacity: float, side: int
 
 
 def explore_view(sample: dict, student, teacher=None, opacity: float = 0.6, show_fov: bool = True,
-                 heading_mode: str | None = None) -> ExploreView:
+                 heading_mode: str | None = None, show_field: bool = False) -> ExploreView:
     """Draw one localized sample.
 
     Args:
@@ -76,15 +80,16 @@ def explore_view(sample: dict, student, teacher=None, opacity: float = 0.6, show
         show_fov: dim the panorama outside the student's field of view.
         heading_mode: the heading mode the models ran with (``45``, ``full``, ``aligned``; None: not said), so the
             summary can say when a heading was asked for but not estimated.
+        show_field: draw each network's heading field on its heatmap (CCVPE models; others have none).
 
     Returns:
         An :class:`ExploreView`.
     """
     sat = to_rgb_uint8(sample[keys.SAT])
     side = max(sat.shape[0], DISPLAY_SIZE)
-    student_image = _marked_heatmap(sat, student, opacity, side)
+    student_image = _marked_heatmap(sat, student, opacity, side, show_field)
     if teacher is not None:
-        teacher_image = _marked_heatmap(sat, teacher, opacity, side)
+        teacher_image = _marked_heatmap(sat, teacher, opacity, side, show_field)
         difference = _difference_map(sat, teacher, student, opacity, side)
     else:
         teacher_image = difference = np.full_like(student_image, 235)

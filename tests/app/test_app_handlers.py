@@ -304,6 +304,35 @@ def test_heading_choices_offer_the_full_circle_only_where_its_model_is_shipped(m
     assert [value for _, value in handlers.heading_choices()] == ["45", "full", "aligned"]
 
 
+def test_heading_choices_follow_the_selected_model(monkeypatch, tmp_path, tiny_checkpoint, sample_name):
+    """A CCVPE model estimates its own heading: "unknown: full circle" appears for it and goes with another model."""
+    monkeypatch.setenv("GEODISTILL_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    tiny_checkpoint(handlers.JOBS.root / "ccvpe" / "best", task="supervised")
+    weak = handlers.JOBS.root / "weak"
+    tiny_checkpoint(weak / "best")
+    assert [value for _, value in handlers.heading_choices("runs/ccvpe")] == ["45", "full", "aligned"]
+    assert [value for _, value in handlers.heading_choices("runs/weak")] == ["45", "aligned"]
+    assert [value for _, value in handlers.orientation_choices("runs/ccvpe")] == ["aligned", "45", "unknown"]
+    assert [value for _, value in handlers.orientation_choices(handlers.UNTRAINED)] == ["aligned", "45"]
+    assert [value for _, value in handlers.heading_choices("/etc")] == ["45", "aligned"]  # outside: no error
+    radio = handlers.heading_radio("runs/ccvpe", "45")
+    assert radio["value"] == "45" and [value for _, value in radio["choices"]] == ["45", "full", "aligned"]
+    radio = handlers.heading_radio("runs/weak", "full")  # the full circle goes: back to the default
+    assert radio["value"] == "45" and [value for _, value in radio["choices"]] == ["45", "aligned"]
+    assert handlers.orientation_radio("runs/weak", "unknown")["value"] == "aligned"
+    assert handlers.orientation_radio("runs/ccvpe", "unknown")["value"] == "unknown"
+    sample, _ = handlers.load_bundled(sample_name)[:2]
+    full = handlers.localize(sample, "runs/ccvpe", True, 180, 0, "full")
+    assert full["heading"] == "full" and full["student"].heading_deg is not None
+    assert full["student"].orientation_field is not None
+    aligned = handlers.localize(sample, "runs/ccvpe", True, 180, 0, "aligned")
+    assert aligned["student"].heading_deg is None and aligned["teacher"].heading_deg is None
+    within = handlers.localize(sample, "runs/ccvpe", False, 360, 0, "45")["teacher"].heading_deg
+    assert min(within, 360 - within) <= 45 + 1e-6
+    images = handlers.render(sample, full, 0.6, True, True)[:5]
+    assert all(image is not None for image in images)
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not any((settings.REPO_ROOT / "checkpoints").glob("*/config.json")),
                     reason="no shipped checkpoints in this checkout")

@@ -77,3 +77,25 @@ def test_supervised_task_trains_and_validates_through_the_cache(fake_root, tmp_p
         expected, got = plain.validate(loader), cached.validate(loader)
     assert got["mean_m"] == pytest.approx(expected["mean_m"], abs=0.05)
     assert got["ori_mean_deg"] == pytest.approx(expected["ori_mean_deg"], abs=0.5)
+
+
+def test_ccvpe_distillation_reads_the_cached_taps_whatever_the_heading(fake_root, tmp_path, tiny_checkpoint):
+    """The random heading of each step turns the cached taps of the panorama as stored: no new entry per heading."""
+    from geodistill.engine.tasks.distill import DistillTask
+
+    tiny_checkpoint(tmp_path / "base", task="supervised")
+    config = load_config(REPO / "training" / "configs" / "tiny_ccvpe_distill.yaml",
+                         [*_overrides(fake_root, tmp_path / "cache"), "train.feature_cache=true",
+                          f"distill.init_checkpoint={tmp_path / 'base'}"])
+    train, val = engine_data.build_datasets(config, DistContext())
+    batch = next(iter(engine_data.build_train_loader(train, config, DistContext())))
+    task = DistillTask(config, DistContext())
+    task.set_train_mode()
+    for _ in range(3):
+        losses = task.train_step(batch)
+        assert torch.isfinite(losses["total"])
+    size = len(batch[keys.PANO])
+    assert (task.cache.misses, task.cache.hits) == (2 * size, 4 * size)
+    loader = engine_data.build_val_loader(val, config, DistContext())
+    with torch.no_grad():
+        assert task.validate(loader)["student/n"] == len(val)

@@ -3,11 +3,13 @@ import pytest
 import torch
 
 from geodistill.viz.heatmap import (
+    FIELD_COLOUR,
     GROUND_TRUTH_COLOUR,
     HEADING_COLOUR,
     PREDICTION_COLOUR,
     difference_overlay,
     draw_localization,
+    draw_orientation_field,
     heatmap_overlay,
     probability_alpha,
 )
@@ -78,3 +80,30 @@ def test_to_rgb_uint8_layouts(shape):
 def test_to_rgb_uint8_rejects_other_shapes():
     with pytest.raises(ValueError, match="expected an image"):
         to_rgb_uint8(np.zeros((2, 3, 4, 5)))
+
+
+def _field(heading_deg: float, length: float = 1.0) -> np.ndarray:
+    """A 4x4 heading field over a 64-px tile: cell centres 8, 24, 40, 56 px, one heading everywhere."""
+    centres = np.arange(4) * 16.0 + 8.0
+    v, u = np.meshgrid(centres, centres, indexing="ij")
+    return np.stack([u, v, np.full_like(u, heading_deg), np.full_like(u, length)], axis=-1).astype(np.float32)
+
+
+@pytest.mark.parametrize("heading, ahead, behind", [(90.0, (0, 10), (0, -10)), (0.0, (-10, 0), (10, 0)),
+                                                    (180.0, (10, 0), (-10, 0))])
+def test_orientation_field_arrows_point_along_the_heading(heading, ahead, behind):
+    image = np.zeros((128, 128, 3), np.uint8)
+    drawn = draw_orientation_field(image, _field(heading), uv_scale=2.0, spacing_px=64.0)  # every 2nd cell
+    row, col = 24 * 2, 24 * 2  # a drawn cell, (1, 1), at tile pixel (24, 24)
+    assert tuple(drawn[row + ahead[0], col + ahead[1]]) == FIELD_COLOUR
+    assert tuple(drawn[row + behind[0], col + behind[1]]) == (0, 0, 0)
+    assert not image.any()  # the input is not modified
+
+
+def test_orientation_field_spacing_and_concentration():
+    image = np.zeros((128, 128, 3), np.uint8)
+    dense = draw_orientation_field(image, _field(90.0), uv_scale=2.0, spacing_px=32.0)       # every cell
+    sparse = draw_orientation_field(image, _field(90.0), uv_scale=2.0, spacing_px=64.0)      # every 2nd cell
+    assert tuple(dense[16, 16 + 5]) == FIELD_COLOUR and tuple(sparse[16, 16 + 5]) == (0, 0, 0)  # cell (0, 0)
+    assert tuple(sparse[48, 48 + 20]) == FIELD_COLOUR and tuple(dense[48, 48 + 20]) == (0, 0, 0)  # longer arrows
+    assert not draw_orientation_field(image, _field(90.0, length=0.0), uv_scale=2.0).any()  # no heading, no arrow

@@ -70,3 +70,19 @@ def test_case_thumbnail():
     thumbnail = case_thumbnail(sample, _prediction(10, 50), size=96)
     assert thumbnail.shape == (96, 96, 3)
     assert tuple(thumbnail[75, 15]) == PREDICTION_COLOUR and tuple(thumbnail[45, 45]) == GROUND_TRUTH_COLOUR
+
+
+def test_explore_view_draws_a_heading_field_when_asked():
+    from geodistill.viz.heatmap import FIELD_COLOUR
+
+    sample = {"pano": torch.rand(3, 32, 64), "sat": torch.zeros(3, 64, 64), "meters_per_pixel": torch.tensor(0.5)}
+    centres = np.arange(4) * 16.0 + 8.0
+    v, u = np.meshgrid(centres, centres, indexing="ij")
+    field = np.stack([u, v, np.full_like(u, 90.0), np.ones_like(u)], axis=-1).astype(np.float32)
+    with_field = SimpleNamespace(**vars(_prediction(60, 60)), orientation_field=field)
+    shown = explore_view(sample, with_field, opacity=0.0, show_field=True).student
+    hidden = explore_view(sample, with_field, opacity=0.0).student
+    without = explore_view(sample, _prediction(60, 60), opacity=0.0, show_field=True).student  # G2SWeakly: none
+    arrow = (shown == FIELD_COLOUR).all(axis=-1)
+    assert arrow.sum() > 50 and not (hidden == FIELD_COLOUR).all(axis=-1).any()
+    assert not (without == FIELD_COLOUR).all(axis=-1).any()
