@@ -13,8 +13,8 @@
 # Environment: PYTHON (default .venv/bin/python), GEODISTILL_DATA (default ./data), GEODISTILL_RUNS
 # (default ./runs), RESULTS (evaluation JSON folder, default docs/results), STAGES (default: all, in order
 # data weak gps orientation distill ccvpe export calibrate evaluate curves), WEAK_SEEDS (default 2026),
-# TIER (default hard), SAME_EVERY (the same-area test split is evaluated on every SAME_EVERY-th query, default 4:
-# 375 of its 1 500 queries; the cross-area split is evaluated whole).
+# TIER (default hard), SAME_EVERY (the same-area test split is evaluated on every SAME_EVERY-th query, default 8:
+# 188 of its 1 500 queries; the cross-area split is evaluated whole).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +24,7 @@ RUNS=$(realpath -m "${GEODISTILL_RUNS:-runs}")
 RESULTS=${RESULTS:-docs/results}
 STAGES=${STAGES:-"data weak gps orientation distill ccvpe export calibrate evaluate curves"}
 WEAK_SEEDS=${WEAK_SEEDS:-"2026"}   # the weak stage trains one run per seed
-SAME_EVERY=${SAME_EVERY:-4}   # the same-area test split (1 500 queries) is evaluated on every 4th query: 375
+SAME_EVERY=${SAME_EVERY:-8}   # the same-area test split (1 500 queries) is evaluated on every 8th query: 188
 CONFIGS=training/configs
 TIER=${TIER:-hard}                # generator difficulty of the shipped data
 TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
@@ -105,8 +105,10 @@ if want export; then
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_gps/best" checkpoints/gps_baseline
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_gps_distill/best_teacher" checkpoints/gps_geodistill_teacher
     "$PYTHON" training/export_shipped.py "$RUNS/shipped_gps_distill/best" checkpoints/gps_geodistill_student
-    if [[ -d "$RUNS/shipped_ccvpe_distill/best" ]]; then  # the CCVPE models, when the ccvpe stage has run
+    if [[ -d "$RUNS/shipped_ccvpe/best" ]]; then  # the CCVPE base, when the ccvpe stage has trained it
         "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe/best" checkpoints/ccvpe_base
+    fi
+    if [[ -d "$RUNS/shipped_ccvpe_distill/best" ]]; then  # GeoDistill on it
         "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe_distill/best_teacher" \
             checkpoints/ccvpe_geodistill_teacher
         "$PYTHON" training/export_shipped.py "$RUNS/shipped_ccvpe_distill/best" checkpoints/ccvpe_geodistill_student
@@ -129,8 +131,8 @@ PY
 
 if want calibrate; then
     # The confidence (P(error <= 5 m)) of every shipped localizer network: fitted on a held-out calibration set
-    # (400 panoramas of new NewYork/Seattle worlds, seed 1; used for nothing else), every 2nd, at FoV 360/270/180/120/90 (one
-    # seeded window each: 1 000 queries), stored in the checkpoint's config.json (export drops it, so a new export is
+    # (400 panoramas of new NewYork/Seattle worlds, seed 1; used for nothing else), every 4th, at FoV 360/270/180/120/90 (one
+    # seeded window each: 500 queries), stored in the checkpoint's config.json (export drops it, so a new export is
     # fitted again), then measured on both test splits at FoV 360/180/90.
     [[ -f "$CALIB_SET/synthetic_dataset.json" ]] || PANOS=200 SEED=1 timed synth "$CALIB_SET" NewYork Seattle
     mkdir -p "$RESULTS/calibration"
@@ -138,7 +140,7 @@ if want calibrate; then
         role_flag=(); [[ $role == teacher || $role == student ]] && role_flag=(--role "$role")
         if [[ $calibrated == 0 ]]; then
             timed "$PYTHON" -m geodistill calibrate --checkpoint "$folder" "${role_flag[@]}" --data "$CALIB_SET" \
-                --area same --split all --every 2 --no-progress < /dev/null
+                --area same --split all --every 4 --no-progress < /dev/null
         fi
         for area in cross same; do
             data=$CROSS_SET; [[ $area == same ]] && data=$TRAIN_SET
