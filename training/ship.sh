@@ -80,7 +80,7 @@ if want weak; then
 fi
 # the noisy-GPS base (position labels within 5 m: reported as noisy GPS, never as weak)
 want gps && train "$CONFIGS/shipped_gps.yaml" shipped_gps
-want orientation && train "$CONFIGS/shipped_orientation.yaml" shipped_orientation
+want orientation && train "$CONFIGS/hard_orientation.yaml" shipped_orientation   # the hard-tier retrain
 if want distill; then
     train "$CONFIGS/shipped_distill.yaml" shipped_distill
     train "$CONFIGS/shipped_gps_distill.yaml" shipped_gps_distill
@@ -213,7 +213,7 @@ fi
 
 if want curves; then
     "$PYTHON" training/plot_curves.py docs/training_curves.png \
-        "$RUNS/shipped_weak" "$RUNS/shipped_distill" "$RUNS/shipped_orientation"
+        "$RUNS/shipped_weak" "$RUNS/shipped_distill" "$RUNS/shipped_gps" "$RUNS/shipped_gps_distill"
     "$PYTHON" training/results_table.py "$RESULTS" > "$RESULTS/table.md"
 fi
 log "done; checkpoints:"
