@@ -72,9 +72,11 @@ class LocalizerLike(Protocol):
 
     def predict_batch(self, samples: Sequence[dict], fov_deg: FovArg = None, fov_center_deg: FovArg = 0.0,
                       with_heatmap: bool = True, estimate_heading: bool | None = None,
-                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None) -> list[Prediction]:
+                      heading_prior_deg: FovArg = None, heading_range_deg: FovArg = None,
+                      location_prior=None) -> list[Prediction]:
         """One prediction per sample; ``estimate_heading`` False takes the samples' headings as known; a heading
-        prior (degrees) ± range restricts the estimate."""
+        prior (degrees) ± range restricts the estimate; ``location_prior`` (per sample ``(u, v, sigma_px)`` or
+        None) is a Gaussian position prior fused into the heatmap (``refine``'s GPS prior)."""
         ...
 
 

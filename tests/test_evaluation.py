@@ -53,7 +53,7 @@ class FakeLocalizer:
         self.prior_args: list[tuple] = []
 
     def predict_batch(self, samples, fov_deg=None, fov_center_deg=0.0, with_heatmap=True, estimate_heading=None,
-                      heading_prior_deg=None, heading_range_deg=None):
+                      heading_prior_deg=None, heading_range_deg=None, location_prior=None):
         self.estimate_heading_args.append(estimate_heading)
         self.prior_args.append((heading_prior_deg, heading_range_deg))
         predictions = []
