@@ -73,7 +73,7 @@ def test_distillation_checkpoints_deploy_their_own_network_and_total_size_fits()
         if shipped.role_of(name) in ("teacher", "student"):
             assert load_checkpoint(CHECKPOINTS / name).meta["deploy"] == shipped.role_of(name), name
     total = sum(p.stat().st_size for p in CHECKPOINTS.rglob("*") if p.is_file())
-    assert total <= 32 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB (limit 32 MiB, within the repository's 50 MiB)"
+    assert total <= 36 * 2**20, f"checkpoints/ holds {total / 2**20:.1f} MiB (limit 36 MiB, within the repository's 50 MiB)"
 
 
 @needs_checkpoints
