@@ -154,6 +154,7 @@ class OrientationConfig:
     train_fov_min_deg: float = 360.0  # training: visible panorama FoV drawn uniformly in [min, max] per sample
     train_fov_max_deg: float = 360.0  # (window centre uniform on the circle; 360 and 360 = always the full view)
     hidden: list[int] = field(default_factory=lambda: [1024, 512])  # MLP widths
+    init_checkpoint: str = ""       # training: start from this orientation checkpoint (fine-tune) instead of fresh
 
 
 @dataclass

@@ -29,6 +29,7 @@ CONFIGS=training/configs
 TIER=${TIER:-hard}                # generator difficulty of the shipped data
 TRAIN_SET=$DATA/shipped/nyse      # NewYork + Seattle: training halves (train/val) and same-area test halves
 CROSS_SET=$DATA/shipped/sfch      # SanFrancisco + Chicago: cross-area test
+MEDIUM_ORIENTATION_COMMIT=0be6bb3   # the last commit whose checkpoints/orientation is the medium-tier estimator
 CALIB_SET=$DATA/shipped/calib     # NewYork + Seattle, other worlds (seed 1): fitting the calibrated confidence
 # One thread per process: on a small shared CPU, torch's default thread pool slows every step down.
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-1}
@@ -80,7 +81,16 @@ if want weak; then
 fi
 # the noisy-GPS base (position labels within 5 m: reported as noisy GPS, never as weak)
 want gps && train "$CONFIGS/shipped_gps.yaml" shipped_gps
-want orientation && train "$CONFIGS/hard_orientation.yaml" shipped_orientation   # the hard-tier retrain
+if want orientation; then  # the hard-tier retrain, fine-tuned from the previous release's (medium-tier) estimator
+    if [[ ! -f "$RUNS/orientation_medium/best/config.json" ]]; then   # restored from git: the commit that shipped it
+        mkdir -p "$RUNS/orientation_medium.tmp/best"
+        for file in config.json weights.safetensors; do
+            git show "$MEDIUM_ORIENTATION_COMMIT:checkpoints/orientation/$file" > "$RUNS/orientation_medium.tmp/best/$file"
+        done
+        mv "$RUNS/orientation_medium.tmp" "$RUNS/orientation_medium"
+    fi
+    train "$CONFIGS/hard_orientation.yaml" shipped_orientation
+fi
 if want distill; then
     train "$CONFIGS/shipped_distill.yaml" shipped_distill
     train "$CONFIGS/shipped_gps_distill.yaml" shipped_gps_distill

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from geodistill.checkpoint import read_checkpoint_meta, update_checkpoint_meta
 from geodistill.config import ExperimentConfig, check_ranges, config_from_dict, config_to_dict, parse_overrides
-from geodistill.engine.tasks.distill import resolve_init_checkpoint
+from geodistill.engine.tasks.base import resolve_init_checkpoint
 from geodistill.errors import CheckpointError
 
 LOCALIZER_TASKS = ("weak", "distill", "supervised")

@@ -16,8 +16,14 @@ from geodistill.data.collate import collate_samples
 from geodistill.engine.data import build_datasets
 from geodistill.engine.distributed import DistContext
 from geodistill.engine.loop import train
-from geodistill.engine.tasks.distill import DistillTask, resolve_init_checkpoint
-from geodistill.engine.tasks.orientation import hide_outside_random_windows, turn_to_heading, validation_yaws
+from geodistill.engine.tasks.base import resolve_init_checkpoint
+from geodistill.engine.tasks.distill import DistillTask
+from geodistill.engine.tasks.orientation import (
+    OrientationTask,
+    hide_outside_random_windows,
+    turn_to_heading,
+    validation_yaws,
+)
 from geodistill.errors import CheckpointError
 from geodistill.evaluation import evaluate_localizer, perturb_heading, yaw_for_query
 from geodistill.geometry.angles import angle_error_deg
@@ -204,3 +210,24 @@ def test_distill_step_with_feature_cache_matches_the_uncached_step(workspace, tm
     with torch.no_grad():
         assert cached.validate(loader)["student/mean_m"] == pytest.approx(plain.validate(loader)["student/mean_m"],
                                                                          abs=0.05)
+
+
+def test_orientation_training_starts_from_an_init_checkpoint(workspace, tmp_path):
+    config = load_config(RECIPES / "tiny_orientation.yaml", data_overrides(workspace / "vigor"))
+    source = OrientationTask(config, DistContext()).model
+    with torch.no_grad():
+        for parameter in source.parameters():
+            parameter.add_(torch.randn_like(parameter))
+    save_checkpoint(tmp_path / "ori", config, {"model": source.state_dict()}, {"task": "orientation", "role": "orientation"})
+
+    started = OrientationTask(load_config(RECIPES / "tiny_orientation.yaml", data_overrides(workspace / "vigor")
+                                          + [f"orientation.init_checkpoint={tmp_path / 'ori'}"]), DistContext())
+    for name, tensor in source.state_dict().items():
+        assert torch.equal(started.model.state_dict()[name], tensor), name
+
+    with pytest.raises(CheckpointError, match="orientation-estimator checkpoint"):
+        OrientationTask(load_config(RECIPES / "tiny_orientation.yaml", data_overrides(workspace / "vigor")
+                                    + [f"orientation.init_checkpoint={workspace / 'weak'}"]), DistContext())
+    with pytest.raises(CheckpointError, match="orientation.init_checkpoint='nowhere'"):
+        OrientationTask(load_config(RECIPES / "tiny_orientation.yaml", data_overrides(workspace / "vigor")
+                                    + ["orientation.init_checkpoint=nowhere"]), DistContext())

@@ -61,7 +61,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from geodistill.checkpoint import load_state_dict_checked
+from geodistill import settings
+from geodistill.checkpoint import load_state_dict_checked, resolve_checkpoint
 from geodistill.config import ExperimentConfig
 from geodistill.engine.data import build_datasets
 from geodistill.engine.distributed import DistContext
@@ -71,6 +72,27 @@ from geodistill.errors import CheckpointError, GeoDistillError
 def batch_to_device(batch: dict, device: torch.device) -> dict:
     """Move the tensors of a batch dict to ``device`` (strings and lists stay)."""
     return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+def resolve_init_checkpoint(name: str, setting: str = "distill.init_checkpoint") -> Path:
+    """The checkpoint folder named by an ``init_checkpoint`` setting (``setting`` names it in messages).
+
+    Absolute paths and paths that exist from the working directory are taken as they are; other relative
+    names are looked up under ``settings.runs_dir()`` and then ``settings.checkpoints_dir()``. A run
+    folder means its ``best/``.
+    """
+    if not name:
+        raise CheckpointError(
+            f"{setting} is empty: GeoDistill starts from a weak baseline. Train one first (for example "
+            "'python -m geodistill train --config training/configs/tiny.yaml') and pass its run folder with "
+            f"{setting}=<run name or path>"
+        )
+    candidates = [settings.resolve_path(name, settings.runs_dir()), settings.resolve_path(name, settings.checkpoints_dir())]
+    for candidate in candidates:
+        if candidate is not None and candidate.exists():
+            return resolve_checkpoint(candidate)
+    tried = ", ".join(str(c) for c in candidates if c is not None)
+    raise CheckpointError(f"{setting}={name!r}: no such checkpoint or run folder (looked at {tried})")
 
 
 class TrainStep(nn.Module):

@@ -41,7 +41,7 @@ from geodistill.distill.pipeline import DistillationPipeline
 from geodistill.engine.data import resolve_data_root
 from geodistill.engine.distributed import DistContext
 from geodistill.engine.feature_cache import tap_cache_for
-from geodistill.engine.tasks.base import Task, batch_to_device
+from geodistill.engine.tasks.base import Task, batch_to_device, resolve_init_checkpoint
 from geodistill.engine.tasks.supervised import turn_ground_taps
 from geodistill.errors import CheckpointError
 from geodistill.metrics import PositionError, summarize_position_errors
@@ -52,27 +52,6 @@ from geodistill.models.orientation import random_yaw
 logger = logging.getLogger("geodistill.engine.tasks.distill")
 
 ROLES = ("student", "teacher")
-
-
-def resolve_init_checkpoint(name: str) -> Path:
-    """The weak-baseline checkpoint folder named by ``distill.init_checkpoint``.
-
-    Absolute paths and paths that exist from the working directory are taken as they are; other relative
-    names are looked up under ``settings.runs_dir()`` and then ``settings.checkpoints_dir()``. A run
-    folder means its ``best/``.
-    """
-    if not name:
-        raise CheckpointError(
-            "distill.init_checkpoint is empty: GeoDistill starts from a weak baseline. Train one first (for example "
-            "'python -m geodistill train --config training/configs/tiny.yaml') and pass its run folder with "
-            "distill.init_checkpoint=<run name or path>"
-        )
-    candidates = [settings.resolve_path(name, settings.runs_dir()), settings.resolve_path(name, settings.checkpoints_dir())]
-    for candidate in candidates:
-        if candidate is not None and candidate.exists():
-            return resolve_checkpoint(candidate)
-    tried = ", ".join(str(c) for c in candidates if c is not None)
-    raise CheckpointError(f"distill.init_checkpoint={name!r}: no such checkpoint or run folder (looked at {tried})")
 
 
 class DistillTask(Task):

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import torch
 
 from geodistill import keys
 from geodistill.config import ExperimentConfig
 from geodistill.engine.distributed import DistContext
-from geodistill.engine.tasks.base import Task, batch_to_device
+from geodistill.checkpoint import load_checkpoint, load_state_dict_checked, network_for_role
+from geodistill.engine.tasks.base import Task, batch_to_device, resolve_init_checkpoint
+from geodistill.errors import CheckpointError
 from geodistill.evaluation import query_generator, summarize_angles
 from geodistill.geometry.fov import fov_column_mask, sample_fov
 from geodistill.metrics import AngleError
@@ -70,6 +73,25 @@ def validation_yaws(indices, range_deg: float, seed: int) -> torch.Tensor:
     return (torch.tensor(draws, dtype=torch.float32) * 2.0 - 1.0) * range_deg
 
 
+def load_initial_estimator(model: OrientationEstimator, name: str) -> Path:
+    """Load the weights of the orientation checkpoint named by ``orientation.init_checkpoint`` into ``model``.
+
+    The name resolves as ``distill.init_checkpoint`` does (a path, or a run or checkpoint name). The checkpoint
+    must hold an orientation estimator of the same shape (backbone, input size, classes); anything else is a
+    :class:`CheckpointError` that names the file. Returns the checkpoint folder.
+    """
+    folder = resolve_init_checkpoint(name, "orientation.init_checkpoint")
+    checkpoint = load_checkpoint(folder)
+    if checkpoint.task != "orientation":
+        raise CheckpointError(
+            f"{folder}: orientation.init_checkpoint must be an orientation-estimator checkpoint, "
+            f"not a {checkpoint.task} checkpoint"
+        )
+    load_state_dict_checked(model, network_for_role(checkpoint), folder / "weights.safetensors")
+    logger.info("orientation estimator initialised from %s", folder)
+    return folder
+
+
 class OrientationTask(Task):
     """Train the heading classifier on yaw-perturbed panoramas."""
 
@@ -79,6 +101,8 @@ class OrientationTask(Task):
     def __init__(self, config: ExperimentConfig, ctx: DistContext):
         super().__init__(config, ctx)
         self.model = OrientationEstimator(config.orientation).to(self.device)
+        if config.orientation.init_checkpoint:
+            self.init_checkpoint = load_initial_estimator(self.model, config.orientation.init_checkpoint)
         logger.info("orientation estimator: %s encoders, %d classes over +-%g deg", config.orientation.backbone,
                     self.model.bins.num_classes, config.orientation.range_deg)
 
