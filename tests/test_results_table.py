@@ -98,13 +98,24 @@ def test_relative_line_compares_each_student_with_its_own_base(results_table, fo
 
 def test_summary_is_cross_area_aligned_360_and_180(results_table, folders):
     results, checkpoints = folders
-    text = results_table.summary(results, checkpoints)
+    text = results_table.summary(results, checkpoints).split("\n\n")[0]
     assert text.splitlines()[0] == "| model | supervision | role | cross 360° aligned | cross 180° aligned |"
     assert _rows(text, "tile centre") == [["tile centre (no model)", "–", "–", "12.00 / 12.50 / 5.0%",
                                            "12.00 / 12.50 / 5.0%"]]
     assert _rows(text, "`gps_geodistill_student`") == [["`gps_geodistill_student`", "noisy GPS", "student",
                                                         "4.50 / 1.50 / 82.5%", "8.00 / 1.00 / 50.0%"]]
     assert _rows(text, "`ccvpe_base`")[0][3:] == ["n/a", "n/a"]
+
+
+def test_summary_heading_table_is_cross_area_45_and_unknown_with_the_heading_median(results_table, folders):
+    results, checkpoints = folders
+    aligned, headings = results_table.summary(results, checkpoints).split("\n\n")[:2]
+    assert headings.splitlines()[0] == ("| model | supervision | role | cross 360° ±45° | cross 360° unknown "
+                                        "| cross 180° ±45° | cross 180° unknown |")
+    assert _rows(headings, "`gps_baseline`") == [["`gps_baseline`", "noisy GPS", "base",
+                                                  "6.00 / 1.00 / 50.0% / 2.5°", "n/a", "n/a", "n/a"]]
+    assert _rows(headings, "`ccvpe_base`")[0][3:] == ["n/a", "7.00 / 1.00 / 50.0% / 3.0°", "n/a", "n/a"]
+    assert not _rows(headings, "tile centre") and len(_rows(headings, "`")) == len(_rows(aligned, "`"))
 
 
 def test_the_default_is_marked(results_table, tmp_path):

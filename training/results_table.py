@@ -14,7 +14,8 @@ role (base, teacher, student) from its name. A setting with no file is written `
 
 The full table: per split (cross-area, same-area test) the tile centre and every model at FoV 360°, 180° and 90°
 with the headings aligned, ±45° and unknown; columns mean, median, recall@1/3/5 m and the heading errors.
-The summary: cross-area, aligned, FoV 360° and 180°, mean / median / recall@5 m per model.
+The summary: cross-area, FoV 360° and 180°, mean / median / recall@5 m per model, aligned, then ±45° and unknown
+(with the heading median).
 """
 
 from __future__ import annotations
@@ -148,24 +149,39 @@ def table(folder: Path, checkpoints: Path | None = None) -> tuple[str, list[str]
 
 
 def summary(folder: Path, checkpoints: Path | None = None) -> str:
-    """The README's compact table: cross-area, aligned, FoV 360° and 180°, mean / median / R@5 m per model."""
+    """The README's compact tables, cross-area: aligned at FoV 360° and 180° (mean / median / R@5 m per model),
+    then the ±45° and unknown headings at the same FoVs (the same cells plus the heading median)."""
     checkpoints = settings.checkpoints_dir() if checkpoints is None else checkpoints
     ignored: list[str] = []
+    listed = models(folder, checkpoints)
     header = ("| model | supervision | role | " + " | ".join(f"cross {fov}° aligned" for fov in SUMMARY_FOVS)
               + " |\n" + "|---" * (3 + len(SUMMARY_FOVS)) + "|")
     centre = _read(folder, "centre_cross", ignored)
     lines = [header, _line(["tile centre (no model)", NOTHING, NOTHING] + [_short(centre)] * len(SUMMARY_FOVS))]
-    for model in models(folder, checkpoints):
+    for model in listed:
         lines.append(_line([model.label, model.supervision, model.role]
                            + [_short(_read(folder, _file(model.name, "cross", fov, "aligned"), ignored))
                               for fov in SUMMARY_FOVS]))
-    return "\n".join(lines) + "\n\nCells: mean / median (m) / recall@5 m; n/a: not evaluated.\n"
+    turned = [(fov, heading, label) for fov in SUMMARY_FOVS for heading, label in HEADINGS if heading != "aligned"]
+    lines += ["", "| model | supervision | role | " + " | ".join(f"cross {fov}° {label}" for fov, _, label in turned)
+              + " |", "|---" * (3 + len(turned)) + "|"]
+    for model in listed:
+        lines.append(_line([model.label, model.supervision, model.role]
+                           + [_short(_read(folder, _file(model.name, "cross", fov, heading), ignored), heading=True)
+                              for fov, heading, _ in turned]))
+    return "\n".join(lines) + ("\n\nCells: mean / median (m) / recall@5 m, and with a turned heading the heading median "
+                               "(°); n/a: not evaluated, or (unknown) the model cannot estimate a heading over the "
+                               "full circle. ±45°: the G2SWeakly models with `checkpoints/orientation`, the CCVPE "
+                               "models with their own heading.\n")
 
 
-def _short(result: dict | None) -> str:
+def _short(result: dict | None, heading: bool = False) -> str:
     if result is None:
         return NA
-    return f"{result['mean_m']:.2f} / {result['median_m']:.2f} / {100 * result['recall_5m']:.1f}%"
+    cell = f"{result['mean_m']:.2f} / {result['median_m']:.2f} / {100 * result['recall_5m']:.1f}%"
+    if heading:
+        cell += " / " + (NA if result.get("ori_median_deg") is None else f"{result['ori_median_deg']:.1f}°")
+    return cell
 
 
 def replace_between_markers(text: str, kind: str, content: str, page: str) -> str:
