@@ -21,7 +21,7 @@ LOCALIZERS = [name for name in SHIPPED if read_checkpoint_meta(CHECKPOINTS / nam
 LINE_RECIPES = {"": ("shipped_weak.yaml", "shipped_distill.yaml"),
                 "gps_": ("shipped_gps.yaml", "shipped_gps_distill.yaml"),
                 "ccvpe_": ("shipped_ccvpe.yaml", "shipped_ccvpe_distill.yaml")}
-RECIPES = {shipped.DEFAULT_ORIENTATION: "shipped_orientation.yaml"}
+RECIPES = {shipped.DEFAULT_ORIENTATION: "hard_orientation.yaml"}
 for _prefix, (_base_recipe, _distill_recipe) in LINE_RECIPES.items():
     RECIPES.update({shipped.LINES[_prefix]: _base_recipe, _prefix + shipped.TEACHER: _distill_recipe,
                     _prefix + shipped.STUDENT: _distill_recipe})
