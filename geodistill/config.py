@@ -120,6 +120,22 @@ class ModelConfig:
     ccvpe: CcvpeConfig = field(default_factory=CcvpeConfig)
 
 
+@dataclass(frozen=True)
+class AdaptRecipe:
+    """``adapt``'s defaults, measured on unseen synthetic areas (docs/own-area.md). Here, not in engine/adapt.py, so
+    that ``adapt --help`` names them without loading torch."""
+
+    epochs: int = 12                # passes over the area's training panoramas
+    batch_size: int = 4             # panoramas per step
+    lr: float = 2e-4                # peak learning rate (cosine to a tenth)
+    select: str = "last"            # best/: the last epoch, or "gps" (closest to the held-back panoramas' GPS)
+    fov_deg: tuple[float, float] = (240.0, 360.0)  # the student's FoV range (refine sees full panoramas)
+    tau_teacher: float = 0.04       # the teacher's softmax temperature (below the student's: a sharpened target)
+
+
+ADAPT = AdaptRecipe()
+
+
 @dataclass
 class DistillConfig:
     """GeoDistill teacher-student self-distillation."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 import studio_ui.my_area_handlers as area
+from geodistill.config import ADAPT
 from geodistill.viz import webmap
 from geodistill.viz.area_map import PICK_MESSAGE
 from studio_ui.map import message_to_field_js
@@ -54,7 +55,7 @@ def build_my_area_tab(model_choices: list[tuple[str, str]]) -> MyAreaTab:
             downloads = gr.File(label="Refined positions (GeoJSON, CSV)", file_count="multiple",
                                 elem_id="area-downloads")
             with gr.Accordion("Adapt the model to this area (GeoDistill, no labels)", open=False):
-                adapt_epochs = gr.Number(3, precision=0, minimum=1, label="Epochs")
+                adapt_epochs = gr.Number(ADAPT.epochs, precision=0, minimum=1, label="Epochs")
                 adapt_button = gr.Button("Start adaptation", elem_id="area-adapt")
                 adapt_status = gr.Markdown(elem_id="area-adapt-status")
         with gr.Column(scale=3):

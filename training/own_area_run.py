@@ -6,7 +6,7 @@
    is the truth moved a uniform 5-15 m (resumable: a rerun keeps what is written);
 2. ``refine`` with the model (default: refine's default model) -> ``refined_before.csv``;
 3. ``make-dataset`` on the same orthophoto and panoramas (labels = their GPS) and ``adapt`` (GeoDistill on them,
-   no label; a short run);
+   no label; adapt's recipe);
 4. ``refine`` with the adapted checkpoint -> ``refined_after.csv``;
 5. scores both against ``ground_truth.csv`` (``geodistill.area.scoring``) and writes ``<out>/own_area.json`` with
    the scores and the wall time of every step.
@@ -21,10 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-from geodistill.area.results import read_results
-from geodistill.area.scoring import score_refined
-from geodistill.area.synthetic import ORTHOPHOTO_FILE, PANORAMA_DIR, TRUTH_FILE, read_ground_truth
-from geodistill.shipped import DEFAULT_LOCALIZER
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # a source checkout works uninstalled
+
+from geodistill.area.results import read_results  # noqa: E402
+from geodistill.area.scoring import score_refined  # noqa: E402
+from geodistill.area.synthetic import ORTHOPHOTO_FILE, PANORAMA_DIR, TRUTH_FILE, read_ground_truth  # noqa: E402
+from geodistill.config import ADAPT  # noqa: E402
+from geodistill.shipped import DEFAULT_LOCALIZER  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -45,9 +48,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="area seed (default 0)")
     parser.add_argument("--pano-size", default="2048x1024", help="panorama size (default 2048x1024)")
     parser.add_argument("--checkpoint", default=None, help="model to refine with and adapt (default: refine's)")
-    parser.add_argument("--epochs", type=int, default=4, help="adapt epochs (default 4)")
-    parser.add_argument("--batch-size", type=int, default=4, help="adapt batch size (default 4: more steps; no two panoramas of a batch share a tile)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="adapt learning rate (default 2e-4)")
+    parser.add_argument("--epochs", type=int, default=ADAPT.epochs, help=f"adapt epochs (default {ADAPT.epochs}, adapt's)")
+    parser.add_argument("--batch-size", type=int, default=ADAPT.batch_size, help=f"adapt batch size (default {ADAPT.batch_size}, adapt's)")
+    parser.add_argument("--lr", type=float, default=ADAPT.lr, help=f"adapt learning rate (default {ADAPT.lr:g}, adapt's)")
+    parser.add_argument("--select", choices=("gps", "last"), default=ADAPT.select, help=f"adapt's best/ (default {ADAPT.select}, adapt's)")
     parser.add_argument("--device", default="cpu", help="device of refine and adapt (default cpu)")
     args = parser.parse_args()
     out = Path(args.out).resolve()
@@ -64,7 +68,7 @@ def main() -> int:
     run_dir = out / "adapt"
     step("adapt", ["adapt", "--checkpoint", args.checkpoint or DEFAULT_LOCALIZER, "--data", str(out / "dataset"),
                    "--run-dir", str(run_dir), "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
-                   "--lr", str(args.lr), "--device", args.device], timings)
+                   "--lr", str(args.lr), "--select", args.select, "--device", args.device], timings)
     step("refine (after adapt)", [*refine, "--checkpoint", str(run_dir / "best"), "--out",
                                   str(out / "refined_after.csv")], timings)
     truth = read_ground_truth(area / TRUTH_FILE)

@@ -7,11 +7,13 @@ from the checkpoint (``distill.init_checkpoint``), and ``data.root`` the area's 
 The distillation loss compares the teacher's heatmap on the full panorama with the student's on a FoV-masked view
 of it: no position label enters training.
 
-Selection without ground truth: ``best/`` is the epoch whose deployed network has the lowest mean distance to the
-GPS positions of a held-back part of the area's panoramas (``data.val_fraction`` of the training list, seeded;
-those panoramas are not trained on). GPS is metres off, but its error does not depend on the model, so the
-distance to GPS ranks epochs as the distance to the truth would, offset by the GPS noise. ``--select last`` keeps
-the last epoch instead. The run lives under the runs root like any other (``config.yaml``, ``events.jsonl``,
+The defaults are the recipe measured in docs/own-area.md (``geodistill.config.ADAPT_*``): 12 passes at batch 4 and
+a peak learning rate of 2e-4, the student seeing 240-360 deg of each panorama (``refine`` sees full ones), the
+teacher's heatmap sharpened (temperature 0.04 against the student's 0.06), and the last epoch kept as ``best/``. Selection without ground truth: ``--select gps`` keeps instead the epoch whose deployed
+network has the lowest mean distance to the GPS positions of a held-back part of the area's panoramas
+(``data.val_fraction`` of the training list, seeded; those panoramas are not trained on, and the distance is
+logged every epoch either way). GPS is metres off, but equally for every epoch; on the measured areas that distance
+hardly moved between epochs, so it chose noisily. The run lives under the runs root like any other (``config.yaml``, ``events.jsonl``,
 ``best/``, ``last/``), so the app's job manager lists and follows it, and ``refine --checkpoint RUN/best`` takes
 its checkpoint, with the source checkpoint's confidence calibration carried over (an area has no labels to refit
 it on). Exit status as ``train``: 0 done, 130 interrupted (``--resume`` continues), 2 on a user error.
@@ -23,6 +25,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from geodistill.config import ADAPT
 from geodistill.shipped import DEFAULT_LOCALIZER
 
 HELP = "adapt a model to an own area by GeoDistill distillation on its unlabelled panoramas"
@@ -37,18 +40,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DATASET",
                         help="the area's dataset from make-dataset (relative: under GEODISTILL_DATA)")
     parser.add_argument("--run-dir", metavar="DIR", help="run folder (default: $GEODISTILL_RUNS/adapt-<dataset name>)")
-    parser.add_argument("--epochs", type=int, default=3, metavar="N", help="passes over the area (default 3)")
+    parser.add_argument("--epochs", type=int, default=ADAPT.epochs, metavar="N",
+                        help=f"passes over the area (default {ADAPT.epochs})")
     parser.add_argument("--steps-per-epoch", type=int, default=0, metavar="K",
                         help="cap on steps per epoch (default 0: all of the area's training panoramas)")
-    parser.add_argument("--batch-size", type=int, default=None, metavar="B",
-                        help="panoramas per step (default: the checkpoint's training batch size)")
-    parser.add_argument("--lr", type=float, default=1e-4, help="peak learning rate (default 1e-4, cosine to a tenth)")
-    parser.add_argument("--select", choices=("gps", "last"), default="gps",
-                        help="best/ = the epoch closest to the held-back panoramas' GPS (default), or the last one")
+    parser.add_argument("--batch-size", type=int, default=ADAPT.batch_size, metavar="B",
+                        help=f"panoramas per step (default {ADAPT.batch_size})")
+    parser.add_argument("--lr", type=float, default=ADAPT.lr,
+                        help=f"peak learning rate (default {ADAPT.lr:g}, cosine to a tenth)")
+    parser.add_argument("--select", choices=("gps", "last"), default=ADAPT.select,
+                        help="best/ = the last epoch, or the epoch closest to the held-back panoramas' GPS (default "
+                             f"{ADAPT.select})")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
-                        help="further config overrides, e.g. distill.fov.min_deg=120 data.val_fraction=0.25")
+                        help="further config overrides, e.g. distill.fov.min_deg=180 (the student's FoV range: default "
+                             f"{ADAPT.fov_deg[0]:g}-{ADAPT.fov_deg[1]:g} deg), distill.tau_teacher=0.06 (default "
+                             f"{ADAPT.tau_teacher:g}), data.val_fraction=0.25")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from geodistill.engine.loop import train
     from geodistill.errors import DataError
 
-    if args.epochs < 1 or args.steps_per_epoch < 0 or (args.batch_size is not None and args.batch_size < 1):
+    if args.epochs < 1 or args.steps_per_epoch < 0 or args.batch_size < 1:
         raise UserError("--epochs and --batch-size must be at least 1, --steps-per-epoch at least 0")
     if log_level(args) > logging.INFO:
         logging.getLogger(TRAINER_LOGGER).setLevel(logging.INFO)

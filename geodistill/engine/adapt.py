@@ -2,11 +2,14 @@
 on an own area's unlabelled panoramas.
 
 The run's config is the checkpoint's own (same network, input sizes and distillation settings) with
-``train.task=distill``, teacher and student initialised from the checkpoint (``distill.init_checkpoint``) and
-``data.root`` the area's dataset (``make-dataset``, same-area lists). The distillation task's training step reads the
-panorama, the tile and its metres per pixel, never a position label. ``best/`` is chosen by the deployed network's
-mean distance to the GPS of the held-back panoramas (``data.val_fraction`` of the training list), or is the last
-epoch (``select="last"``). The adapted checkpoints inherit the source's confidence calibration
+``train.task=distill``, teacher and student initialised from the checkpoint (``distill.init_checkpoint``),
+``data.root`` the area's dataset (``make-dataset``, same-area lists) and adapt's measured recipe
+(``geodistill.config.ADAPT``: epochs, batch size, learning rate, the student's FoV range, the teacher's
+temperature, selection). The distillation task's training step reads the panorama, the tile and its metres per
+pixel, never a position label.
+``best/`` is the last epoch (``select="last"``, the default), or the epoch whose deployed network has the lowest mean
+distance to the GPS of the held-back panoramas (``select="gps"``; ``data.val_fraction`` of the training list; that
+distance is reported every epoch either way). The adapted checkpoints inherit the source's confidence calibration
 (:func:`inherit_calibration`), fitted before adaptation, so ``refine`` still reports a confidence.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from geodistill.checkpoint import read_checkpoint_meta, update_checkpoint_meta
-from geodistill.config import ExperimentConfig, check_ranges, config_from_dict, config_to_dict, parse_overrides
+from geodistill.config import ADAPT, ExperimentConfig, check_ranges, config_from_dict, config_to_dict, parse_overrides
 from geodistill.engine.tasks.base import resolve_init_checkpoint
 from geodistill.errors import CheckpointError
 
@@ -32,9 +35,9 @@ def _deep_update(target: dict, updates: dict) -> None:
             target[key] = value
 
 
-def build_adapt_config(checkpoint: str, data_root: Path, name: str, epochs: int = 3, steps_per_epoch: int = 0,
-                       batch_size: int | None = None, lr: float = 1e-4, select: str = "gps", device: str = "auto",
-                       overrides=()) -> ExperimentConfig:
+def build_adapt_config(checkpoint: str, data_root: Path, name: str, epochs: int = ADAPT.epochs,
+                       steps_per_epoch: int = 0, batch_size: int | None = ADAPT.batch_size, lr: float = ADAPT.lr,
+                       select: str = ADAPT.select, device: str = "auto", overrides=()) -> ExperimentConfig:
     """The distillation config of an adaptation run; ``overrides`` (``key=value``) go on top.
 
     Args:
@@ -42,8 +45,8 @@ def build_adapt_config(checkpoint: str, data_root: Path, name: str, epochs: int 
         data_root: the area's dataset root.
         name: the run name.
         epochs, steps_per_epoch, batch_size, lr, device: the training loop (``batch_size`` None keeps the checkpoint's).
-        select: "gps" (best epoch by distance to the held-back panoramas' GPS) or "last".
-        overrides: ``key=value`` strings as for ``train``.
+        select: "last" (the last epoch) or "gps" (best epoch by distance to the held-back panoramas' GPS).
+        overrides: ``key=value`` strings as for ``train``, on top of the recipe (e.g. ``distill.fov.min_deg=180``).
     """
     if select not in SELECTIONS:
         raise ValueError(f"select must be one of {SELECTIONS}, got {select!r}")
@@ -57,6 +60,8 @@ def build_adapt_config(checkpoint: str, data_root: Path, name: str, epochs: int 
     data["data"].update(root=str(Path(data_root).resolve()), area="same", include_semi_positives=False)
     data["data"]["synthetic"]["generate"] = False
     data["distill"]["init_checkpoint"] = str(folder)
+    data["distill"]["fov"].update(min_deg=ADAPT.fov_deg[0], max_deg=ADAPT.fov_deg[1])
+    data["distill"]["tau_teacher"] = ADAPT.tau_teacher
     data["train"].update(task="distill", epochs=epochs, max_steps_per_epoch=steps_per_epoch, val_limit=0,
                          select_by="val_mean" if select == "gps" else "last", device=device, noisy_gps_weight=0.0,
                          neighbour_batch=1)

@@ -9,6 +9,7 @@ from geodistill import keys
 from geodistill.calibration import FEATURES, fit_calibrator
 from geodistill.checkpoint import read_checkpoint_meta, update_checkpoint_meta
 from geodistill.cli import main
+from geodistill.config import ADAPT
 from geodistill.config import without_pretrained
 from geodistill.data.collate import collate_samples
 from geodistill.data.vigor import VigorDataset
@@ -26,7 +27,7 @@ def test_adapt_runs_distillation_listed_by_the_job_manager(tiny_area_dataset, ti
     update_checkpoint_meta(start, {"calibration": {"student": calibration}})
     runs = tmp_path / "runs"
     code = main(["adapt", "--checkpoint", str(start), "--data", str(root), "--run-dir", str(runs / "adapt-tiny"),
-                 "--epochs", "1", "--batch-size", "1", "--device", "cpu"])
+                 "--epochs", "1", "--batch-size", "1", "--select", "gps", "--device", "cpu"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "to the GPS of the held-back panoramas; no ground truth used" in out
@@ -54,3 +55,15 @@ def test_the_distillation_step_never_reads_a_position_label(tiny_area_dataset, t
     pipeline = DistillationPipeline(without_pretrained(config).model, config.distill)
     losses = [pipeline.loss(pipeline(b, torch.Generator().manual_seed(5)), b)["total"] for b in (batch, scrambled)]
     assert torch.isfinite(losses[0]) and torch.equal(losses[0], losses[1])
+
+
+def test_the_recipe_is_applied_under_the_overrides(tiny_area_dataset, tiny_checkpoint, tmp_path):
+    root, _ = tiny_area_dataset
+    start = str(tiny_checkpoint(tmp_path / "start", task="distill"))
+    config = build_adapt_config(start, root, "x", device="cpu")
+    assert (config.distill.fov.min_deg, config.distill.fov.max_deg) == ADAPT.fov_deg
+    assert config.distill.tau_teacher == ADAPT.tau_teacher
+    assert (config.train.epochs, config.train.batch_size, config.optim.lr) == (ADAPT.epochs, ADAPT.batch_size, ADAPT.lr)
+    assert config.train.select_by == ("last" if ADAPT.select == "last" else "val_mean")
+    narrower = build_adapt_config(start, root, "x", device="cpu", overrides=["distill.fov.min_deg=90"])
+    assert (narrower.distill.fov.min_deg, narrower.distill.fov.max_deg) == (90.0, ADAPT.fov_deg[1])
